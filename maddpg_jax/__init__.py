@@ -1,0 +1,6 @@
+"""maddpg-jax: MADDPG with env, replay, acting and learning in one compiled JAX program."""
+
+from maddpg_jax.config import Config, ConfigError, HParams
+from maddpg_jax.train import TrainState, Trainer, make_train, make_trainer
+
+__all__ = ["Config", "ConfigError", "HParams", "TrainState", "Trainer", "make_train", "make_trainer"]

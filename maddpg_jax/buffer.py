@@ -1,0 +1,57 @@
+"""A circular replay buffer resident on the device: pure functions over a pytree state.
+
+Written here rather than taken from flashbax: flashbax's flat buffer stores time-ordered
+trajectories and rebuilds ``next_obs`` from the following step, but with auto-reset the
+following step holds the *reset* observation, so the true final observation would have to
+ride along anyway; a transition buffer is ~40 lines, has no dependency, and vmaps over
+sweep members as is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+
+@struct.dataclass
+class BufferState:
+    data: Any  # pytree, every leaf [capacity, ...]
+    insert_position: jax.Array  # [] int32: where the next transition goes
+    size: jax.Array  # [] int32: transitions stored, <= capacity
+
+
+def init(example: Any, capacity: int) -> BufferState:
+    """An empty buffer for transitions shaped like ``example`` (one transition, no batch)."""
+    data = jax.tree.map(lambda x: jnp.zeros((capacity,) + jnp.shape(x), jnp.asarray(x).dtype), example)
+    return BufferState(data, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+
+
+def capacity(state: BufferState) -> int:
+    return jax.tree.leaves(state.data)[0].shape[0]
+
+
+def add(state: BufferState, batch: Any) -> BufferState:
+    """Write ``n`` transitions (every leaf ``[n, ...]``) at the insert position, wrapping."""
+    cap = capacity(state)
+    n = jax.tree.leaves(batch)[0].shape[0]
+    if n > cap:
+        raise ValueError(f"cannot add {n} transitions at once to a buffer of capacity {cap}")
+    idx = (state.insert_position + jnp.arange(n, dtype=jnp.int32)) % cap
+    data = jax.tree.map(lambda d, b: d.at[idx].set(b.astype(d.dtype)), state.data, batch)
+    return BufferState(
+        data,
+        (state.insert_position + n) % cap,
+        jnp.minimum(state.size + n, cap).astype(jnp.int32),
+    )
+
+
+def sample(state: BufferState, key: jax.Array, batch_size: int) -> Any:
+    """``batch_size`` transitions drawn uniformly (with replacement) from those stored.
+
+    The buffer must hold at least one transition (the trainer's warm-up ensures it).
+    """
+    idx = jax.random.randint(key, (batch_size,), 0, jnp.maximum(state.size, 1))
+    return jax.tree.map(lambda d: d[idx], state.data)

@@ -1,0 +1,263 @@
+"""``maddpg-jax``: train, eval, sweep and plot from the command line.
+
+Flags are generated from :class:`maddpg_jax.config.Config` (one flag per field, hyphens,
+default and one line of help from the field's docstring). argparse rather than tyro:
+bad input must end in exactly one line naming the flag and what is allowed (exit 2, no
+traceback), and tyro reports errors as a multi-line panel; argparse's ``error`` is ours
+to override, and it ships with Python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import inspect
+import itertools
+import json
+import math
+import signal
+import sys
+import time
+import typing
+from pathlib import Path
+
+from maddpg_jax.config import HPARAM_NAMES, Config, ConfigError, check_hparam
+
+# Keep these imports light: JAX is imported only after arguments are checked, so bad
+# input fails fast, and after CPU devices are configured.
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def _field_docs() -> dict[str, str]:
+    """The string literal under each Config field, as its help text."""
+    src = inspect.getsource(Config)
+    body = ast.parse(src).body[0].body
+    docs = {}
+    for prev, node in zip(body, body[1:]):
+        if isinstance(prev, ast.AnnAssign) and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            docs[prev.target.id] = str(node.value.value)
+    return docs
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(t) for t in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 64,64, got {text!r}")
+
+
+def _float_list(text: str) -> list[float]:
+    items = [t.strip() for t in text.split(",")]
+    try:
+        values = [float(t) for t in items]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or comma-separated numbers like 1e-3,3e-4, got {text!r}")
+    if not values or any(not math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected finite numbers, got {text!r}")
+    return values
+
+
+def _add_config_flags(p: argparse.ArgumentParser, sweep: bool) -> None:
+    docs = _field_docs()
+    hints = typing.get_type_hints(Config)
+    for f in dataclasses.fields(Config):
+        name, default, hint = f.name, f.default, hints[f.name]
+        help_ = f"{docs.get(name, '')} (default: {default})"
+        kw = dict(dest=name, default=None, help=help_)
+        if sweep and name in HPARAM_NAMES:
+            p.add_argument(_flag(name), type=_float_list, metavar="X[,Y...]", **kw)
+        elif hint is bool:
+            p.add_argument(_flag(name), action=argparse.BooleanOptionalAction, **kw)
+        elif typing.get_origin(hint) is typing.Literal:
+            p.add_argument(_flag(name), choices=typing.get_args(hint), **kw)
+        elif name == "hidden_sizes":
+            p.add_argument(_flag(name), type=_int_list, metavar="N[,N...]", **kw)
+        else:
+            p.add_argument(_flag(name), type=hint, **kw)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="maddpg-jax", description="MADDPG in one compiled JAX program.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train one run", description="Train one run into --out.")
+    _add_config_flags(t, sweep=False)
+    t.add_argument("--out", default="runs/train", help="run directory (default: runs/train)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out to --total-env-steps")
+    t.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events to OUT/tb")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    s = sub.add_parser("sweep", help="train a grid of hyperparameters x seeds in one program",
+                       description="Every sweepable flag takes a comma list; the grid is their product x --seeds.")
+    _add_config_flags(s, sweep=True)
+    s.add_argument("--seeds", type=int, default=1, help="seeds per grid point (default: 1)")
+    s.add_argument("--out", default="runs/sweep", help="sweep directory (default: runs/sweep)")
+    s.add_argument("--resume", action="store_true", help="continue the sweep in --out to --total-env-steps")
+    s.add_argument("--max-memory", type=float, default=None,
+                   help="refuse to start if the estimated state exceeds this many GiB (default: device memory)")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    e = sub.add_parser("eval", help="mean return of a saved policy, no exploration noise")
+    e.add_argument("run_dir", help="a run directory written by train")
+    e.add_argument("--episodes", type=int, default=100, help="episodes to run (default: 100)")
+    e.add_argument("--member", type=int, default=0, help="which member of a sweep (default: 0)")
+    e.add_argument("--seed", type=int, default=12345, help="evaluation seed (default: 12345)")
+    e.add_argument("--gif", default=None, help="also draw one episode into this animated GIF")
+
+    pl = sub.add_parser("plot", help="curves of one or more runs or sweeps in one PNG")
+    pl.add_argument("run_dirs", nargs="+", help="run or sweep directories")
+    pl.add_argument("--out", default="curves.png", help="PNG path (default: curves.png)")
+    return p
+
+
+# -- config from flags --------------------------------------------------------------------
+
+
+def _given(args) -> dict:
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if getattr(args, f.name) is not None}
+
+
+def _config(values: dict) -> Config:
+    try:
+        return Config(**values)
+    except ConfigError as e:
+        raise UsageError(f"{e.flag}: {str(e).split(': ', 1)[1]}")
+
+
+def _positive(name: str, value) -> None:
+    if value is not None and value < 1:
+        raise UsageError(f"{_flag(name)}: must be an integer >= 1, got {value}")
+
+
+def _resumed_config(out: Path, given: dict) -> Config:
+    from maddpg_jax import rundir
+
+    path = out / rundir.CONFIG
+    if not path.exists():
+        raise UsageError(f"--resume: no run in {out} ({rundir.CONFIG} not found)")
+    try:
+        saved = json.loads(path.read_text())
+        base = Config.from_dict(saved["config"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise UsageError(f"--resume: {path} is not a valid run config ({e})")
+    for name, value in given.items():
+        if name in ("total_env_steps",):
+            continue
+        old = getattr(base, name)
+        if value != old:
+            raise UsageError(f"{_flag(name)}: cannot change on --resume (the run has {old!r}, got {value!r}); "
+                             f"only --total-env-steps may change")
+    return _config({**base.to_dict(), "hidden_sizes": base.hidden_sizes,
+                    **({"total_env_steps": given["total_env_steps"]} if "total_env_steps" in given else {})})
+
+
+# -- commands -----------------------------------------------------------------------------
+
+
+def cmd_train(args) -> int:
+    out = Path(args.out)
+    given = _given(args)
+    config = _resumed_config(out, given) if args.resume else _config(given)
+    if not args.resume and (out / "checkpoints").exists():
+        raise UsageError(f"--out: {out} already holds a run; pass --resume to continue it or choose another --out")
+    from maddpg_jax.session import Session
+
+    session = Session(out, config, members=[{"seed": config.seed}], resume=args.resume,
+                      progress=not args.no_progress, tensorboard=args.tensorboard)
+    return session.run()
+
+
+def _grid(args, config: Config) -> list[dict]:
+    lists = {n: (getattr(args, n) or [getattr(config, n)]) for n in HPARAM_NAMES}
+    for n, values in lists.items():
+        for v in values:
+            try:
+                check_hparam(n, v)
+            except ConfigError as e:
+                raise UsageError(f"{e.flag}: {str(e).split(': ', 1)[1]}")
+    members = []
+    for combo in itertools.product(*lists.values()):
+        for s in range(args.seeds):
+            members.append({"seed": config.seed + s, **dict(zip(lists, combo))})
+    return members
+
+
+def cmd_sweep(args) -> int:
+    _positive("seeds", args.seeds)
+    out = Path(args.out)
+    given = _given(args)
+    base = {k: v for k, v in given.items() if k not in HPARAM_NAMES}
+    # The config records the first value of each list; members carry their own.
+    firsts = {k: v[0] for k, v in given.items() if k in HPARAM_NAMES}
+    if args.resume:
+        config = _resumed_config(out, base)
+        members = json.loads((out / "config.json").read_text())["members"]
+    else:
+        config = _config({**base, **firsts})
+        members = _grid(args, config)
+        if (out / "checkpoints").exists():
+            raise UsageError(f"--out: {out} already holds a run; pass --resume to continue it or choose another --out")
+    from maddpg_jax.session import Session
+
+    session = Session(out, config, members=members, resume=args.resume, progress=not args.no_progress,
+                      max_memory_gib=args.max_memory)
+    return session.run()
+
+
+def cmd_eval(args) -> int:
+    _positive("episodes", args.episodes)
+    from maddpg_jax.session import evaluate
+
+    return evaluate(Path(args.run_dir), args.episodes, args.member, args.seed, args.gif)
+
+
+def cmd_plot(args) -> int:
+    from maddpg_jax import rundir
+    from maddpg_jax.plotting import plot_curves
+
+    series = {}
+    for d in args.run_dirs:
+        rows = rundir.read_jsonl(Path(d) / rundir.METRICS)
+        if not rows:
+            raise UsageError(f"run_dirs: {d} has no {rundir.METRICS}")
+        by_member: dict = {}
+        for r in rows:
+            if r.get("mean_return") is not None:
+                by_member.setdefault(r.get("member", 0), ([], []))
+                by_member[r.get("member", 0)][0].append(r["env_steps"])
+                by_member[r.get("member", 0)][1].append(r["mean_return"])
+        for m, xy in sorted(by_member.items()):
+            series[d if len(by_member) == 1 else f"{d} #{m}"] = xy
+    plot_curves(series, args.out, title="maddpg-jax")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        from maddpg_jax.parallel import configure_host_devices
+
+        configure_host_devices()
+        return {"train": cmd_train, "sweep": cmd_sweep, "eval": cmd_eval, "plot": cmd_plot}[args.command](args)
+    except UsageError as e:
+        print(f"maddpg-jax: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""Training configuration: a frozen dataclass of static settings plus sweepable hparams.
+
+Fields that fix array shapes or program structure are static (changing them recompiles).
+The six sweepable hyperparameters are also carried as arrays in :class:`HParams`, so one
+compiled program can train a whole grid of them under ``jax.vmap``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Literal
+
+import jax.numpy as jnp
+from flax import struct
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; ``field`` names the config field (``--field-name`` flag)."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.field.replace("_", "-")
+
+
+@struct.dataclass
+class HParams:
+    """Sweepable hyperparameters, each a float32 scalar (or ``[members]`` when swept)."""
+
+    actor_lr: jnp.ndarray
+    critic_lr: jnp.ndarray
+    gamma: jnp.ndarray
+    tau: jnp.ndarray
+    noise_std: jnp.ndarray
+    gumbel_temperature: jnp.ndarray
+
+
+HPARAM_NAMES = tuple(f.name for f in dataclasses.fields(HParams))
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Everything a run needs. Defaults solve 2-agent coupled continuous MultiCartPole-v0."""
+
+    env: str = "MultiCartPole-v0"
+    """environment name (or jaxmarl:NAME)"""
+    num_agents: int = 2
+    """number of agents (carts)"""
+    coupling: float = 1.0
+    """spring stiffness k between neighbouring carts [N/m]"""
+    action_type: Literal["continuous", "discrete"] = "continuous"
+    """continuous (a in [-1, 1]) or discrete ({0, 1}) actions"""
+    obs_mode: Literal["local", "global"] = "local"
+    """local: each agent sees its own cart; global: every agent sees all carts"""
+    num_envs: int = 64
+    """parallel environments E stepped per iteration"""
+    batch_size: int = 128
+    """minibatch size B per update round"""
+    buffer_size: int = 300_000
+    """replay buffer capacity in transitions (per sweep member)"""
+    updates_per_step: int = 4
+    """update rounds U (every agent's critic and actor) per vectorised env step"""
+    total_env_steps: int = 300_000
+    """length of the run in env steps (vectorised steps x num_envs)"""
+    warmup_env_steps: int = 10_000
+    """env steps of uniformly random actions before learning starts"""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """hidden layer widths of actors and critics"""
+    seed: int = 0
+    """PRNG seed"""
+    # Sweepable hyperparameters (defaults; a sweep passes arrays instead).
+    actor_lr: float = 1e-3
+    """actor Adam learning rate"""
+    critic_lr: float = 1e-3
+    """critic Adam learning rate"""
+    gamma: float = 0.99
+    """discount factor, in (0, 1]"""
+    tau: float = 0.02
+    """Polyak averaging rate of the target networks, in (0, 1]"""
+    noise_std: float = 0.1
+    """std of Gaussian exploration noise on continuous actions"""
+    gumbel_temperature: float = 1.0
+    """Gumbel-softmax temperature for discrete actions"""
+    # Stabilisers (MATD3 and friends); plain MADDPG is twin_critics=False,
+    # target_noise=0, actor_delay=1, critic_layer_norm=False, huber_delta=0, grad_clip=0.
+    twin_critics: bool = True
+    """two critics per agent and the minimum of their targets (clipped double-Q)"""
+    target_noise: float = 0.2
+    """std of the target policy smoothing noise (0 = off)"""
+    target_noise_clip: float = 0.5
+    """clip of the target policy smoothing noise"""
+    actor_delay: int = 1
+    """update actors and targets every this many critic updates"""
+    critic_layer_norm: bool = True
+    """layer norm after every hidden layer of the critic"""
+    huber_delta: float = 1.0
+    """Huber critic loss with this delta (0 = squared error)"""
+    grad_clip: float = 0.0
+    """clip gradients to this global norm (0 = off)"""
+    final_layer_init: float = 3e-3
+    """last layer weights and biases ~ U(-x, x) (0 = flax default)"""
+    log_every: int = 2048
+    """env steps between logged metrics rows (rounded up to whole vectorised steps)"""
+
+    def __post_init__(self):
+        validate(self)
+
+    # -- derived --------------------------------------------------------------------------
+
+    @property
+    def num_iterations(self) -> int:
+        """Vectorised env steps in the run."""
+        return self.total_env_steps // self.num_envs
+
+    @property
+    def warmup_iterations(self) -> int:
+        return min(math.ceil(self.warmup_env_steps / self.num_envs), self.num_iterations)
+
+    @property
+    def log_interval(self) -> int:
+        """Iterations between logged rows: fixed by ``log_every``, not by the run's length,
+        so a resumed run logs exactly the rows an uninterrupted one would."""
+        return max(1, math.ceil(self.log_every / self.num_envs))
+
+    @property
+    def chunk_iterations(self) -> int:
+        """Iterations per compiled chunk between host work: ~50 chunks, whole log intervals."""
+        k = self.log_interval
+        return max(k, (self.num_iterations // 50) // k * k)
+
+    def hparams(self) -> HParams:
+        """This config's hyperparameters as float32 scalars."""
+        return HParams(**{n: jnp.float32(getattr(self, n)) for n in HPARAM_NAMES})
+
+    def replace(self, **changes) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["hidden_sizes"] = list(self.hidden_sizes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(unknown[0], f"unknown config field(s) {unknown}")
+        d = dict(d)
+        if "hidden_sizes" in d and isinstance(d["hidden_sizes"], list):
+            d["hidden_sizes"] = tuple(d["hidden_sizes"])
+        return cls(**d)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def check_hparam(name: str, value) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is allowed for hyperparameter ``name``."""
+    if not _is_num(value):
+        raise ConfigError(name, f"must be a finite number, got {value!r}")
+    if name in ("actor_lr", "critic_lr", "gumbel_temperature") and not value > 0:
+        raise ConfigError(name, f"must be > 0, got {value!r}")
+    if name in ("gamma", "tau") and not 0 < value <= 1:
+        raise ConfigError(name, f"must be in (0, 1], got {value!r}")
+    if name == "noise_std" and value < 0:
+        raise ConfigError(name, f"must be >= 0, got {value!r}")
+
+
+def validate(c: Config) -> None:
+    """Check every field; raise :class:`ConfigError` naming the first bad one."""
+    for name in ("num_agents", "num_envs", "batch_size", "buffer_size", "updates_per_step",
+                 "total_env_steps", "actor_delay"):
+        v = getattr(c, name)
+        if not _is_int(v) or v < 1:
+            raise ConfigError(name, f"must be an integer >= 1, got {v!r}")
+    for name in ("warmup_env_steps", "seed"):
+        v = getattr(c, name)
+        if not _is_int(v) or v < 0:
+            raise ConfigError(name, f"must be an integer >= 0, got {v!r}")
+    if not _is_int(c.log_every) or c.log_every < 1:
+        raise ConfigError("log_every", f"must be an integer >= 1, got {c.log_every!r}")
+    if c.batch_size > c.buffer_size:
+        raise ConfigError("batch_size", f"must be <= buffer_size ({c.buffer_size}), got {c.batch_size}")
+    if c.total_env_steps < c.num_envs:
+        raise ConfigError("total_env_steps", f"must be >= num_envs ({c.num_envs}), got {c.total_env_steps}")
+    if not isinstance(c.hidden_sizes, tuple) or not c.hidden_sizes or not all(
+        _is_int(h) and h >= 1 for h in c.hidden_sizes
+    ):
+        raise ConfigError("hidden_sizes", f"must be one or more integers >= 1, got {c.hidden_sizes!r}")
+    for name in HPARAM_NAMES:
+        check_hparam(name, getattr(c, name))
+    for name in ("target_noise", "target_noise_clip", "huber_delta", "grad_clip", "final_layer_init", "coupling"):
+        v = getattr(c, name)
+        if not _is_num(v) or v < 0:
+            raise ConfigError(name, f"must be a finite number >= 0, got {v!r}")
+    if c.action_type not in ("continuous", "discrete"):
+        raise ConfigError("action_type", f"must be 'continuous' or 'discrete', got {c.action_type!r}")
+    if c.obs_mode not in ("local", "global"):
+        raise ConfigError("obs_mode", f"must be 'local' or 'global', got {c.obs_mode!r}")
+    if not isinstance(c.env, str) or not (c.env == "MultiCartPole-v0" or c.env.startswith("jaxmarl:")):
+        raise ConfigError("env", f"unknown environment {c.env!r}; known: MultiCartPole-v0 or jaxmarl:NAME")

@@ -1,0 +1,119 @@
+"""MADDPG losses and the update, written for one agent and vmapped over the agent axis.
+
+Lowe et al. 2017, "Multi-Agent Actor-Critic for Mixed Cooperative-Competitive
+Environments", with the optional MATD3 stabilisers of Ackermann et al. 2019 (twin critics,
+target policy smoothing, delayed actor updates).
+
+Shapes: ``B`` batch, ``A`` agents, ``O`` obs_dim, ``D`` act_dim, ``Q`` critics per agent.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+
+class Transition(NamedTuple):
+    obs: jax.Array  # [..., A, O]
+    action: jax.Array  # [..., A, D] what the critic sees (one-hot for discrete)
+    reward: jax.Array  # [..., A]
+    next_obs: jax.Array  # [..., A, O] the true next observation (final one at episode end)
+    terminated: jax.Array  # [..., A] float32 1.0 where the episode terminated
+
+
+def critic_target(reward, terminated, next_q, gamma):
+    """y = r + gamma * (1 - terminated) * min_q next_q.
+
+    Truncation is deliberately absent: a time limit is not a terminal state, so the
+    bootstrap continues from the true final observation.
+
+    Args:
+        reward: [B]; terminated: [B] (1.0 = terminal); next_q: [Q, B] target critics'
+            values of the next state and the target actors' actions; gamma: scalar.
+    Returns: [B].
+    """
+    return reward + gamma * (1.0 - terminated) * jnp.min(next_q, axis=0)
+
+
+def regression_loss(pred, target, huber_delta: float):
+    """Mean squared error, or mean Huber loss when ``huber_delta > 0`` (static)."""
+    if huber_delta > 0:
+        return optax.huber_loss(pred, target, delta=huber_delta).mean()
+    return 0.5 * jnp.mean((pred - target) ** 2)
+
+
+def joint_action_for_agent(fresh, buffer_actions, i):
+    """Agent i's joint action for its actor loss: slot i is ``fresh[:, i]`` (its current
+    policy), every other slot the buffer's action. A mask, not a loop: with ``fresh`` [B, A,
+    D] from all actors, ``where(arange(A) == i)`` keeps the gradient of agent i's loss away
+    from every other actor. E.g. A=3, i=1: (a_0 from buffer, mu_1(o_1), a_2 from buffer).
+    """
+    a = fresh.shape[1]
+    mask = (jnp.arange(a) == i)[None, :, None]
+    return jnp.where(mask, fresh, buffer_actions)
+
+
+def polyak(new, old, tau):
+    """target <- tau * online + (1 - tau) * target, leaf by leaf."""
+    return optax.incremental_update(new, old, tau)
+
+
+def make_losses(actor_apply: Callable, critic_apply: Callable, *, discrete: bool,
+                huber_delta: float, target_noise: float, target_noise_clip: float):
+    """Build the per-agent loss functions for fixed network functions and static options.
+
+    ``actor_apply(params, obs [..., O]) -> [..., D]`` (tanh actions, or logits if discrete);
+    ``critic_apply(params, obs_flat [..., A*O], act_flat [..., A*D]) -> [Q, ...]``.
+    """
+
+    def policy_actions(actor_params, obs):
+        """All agents' deterministic actions from stacked params: obs [B, A, O] -> [B, A, D]."""
+        return jax.vmap(actor_apply, in_axes=(0, 1), out_axes=1)(actor_params, obs)
+
+    def target_actions(target_actor_params, next_obs, key):
+        out = policy_actions(target_actor_params, next_obs)
+        if discrete:
+            return jax.nn.one_hot(jnp.argmax(out, -1), out.shape[-1], dtype=out.dtype)
+        if target_noise > 0:
+            noise = jnp.clip(target_noise * jax.random.normal(key, out.shape),
+                             -target_noise_clip, target_noise_clip)
+            out = jnp.clip(out + noise, -1.0, 1.0)
+        return out
+
+    def critic_loss(critic_params_i, target_critic_params_i, i, batch: Transition,
+                    next_actions, gamma):
+        """Agent i's critic loss (scalar) and its mean Q (for logging)."""
+        b = batch.obs.shape[0]
+        flat = lambda x: x.reshape(b, -1)
+        next_q = critic_apply(target_critic_params_i, flat(batch.next_obs), flat(next_actions))
+        y = critic_target(batch.reward[:, i], batch.terminated[:, i], next_q, gamma)
+        q = critic_apply(critic_params_i, flat(batch.obs), flat(batch.action))  # [Q, B]
+        y = jax.lax.stop_gradient(y)
+        return regression_loss(q, jnp.broadcast_to(y, q.shape), huber_delta), q.mean()
+
+    def actor_losses(actor_params, critic_params, batch: Transition, key, temperature):
+        """[A]: loss of every agent, -Q_i(o, a_{-i} from buffer, mu_i(o_i)), first critic.
+
+        Each entry depends only on its own agent's actor (see joint_action_for_agent), so
+        grad of the sum gives every actor exactly the gradient of its own loss.
+        """
+        b, a = batch.obs.shape[:2]
+        out = policy_actions(actor_params, batch.obs)
+        if discrete:
+            # Straight-through Gumbel-softmax: one-hot forward, relaxed gradient.
+            g = jax.random.gumbel(key, out.shape)
+            soft = jax.nn.softmax((out + g) / temperature, axis=-1)
+            hard = jax.nn.one_hot(jnp.argmax(soft, -1), out.shape[-1], dtype=soft.dtype)
+            out = hard + soft - jax.lax.stop_gradient(soft)
+        obs_flat = batch.obs.reshape(b, -1)
+
+        def one(critic_params_i, i):
+            joint = joint_action_for_agent(out, batch.action, i)
+            return -critic_apply(critic_params_i, obs_flat, joint.reshape(b, -1))[0].mean()
+
+        return jax.vmap(one)(critic_params, jnp.arange(a))
+
+    return policy_actions, target_actions, critic_loss, actor_losses

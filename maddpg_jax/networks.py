@@ -1,0 +1,82 @@
+"""Actor and centralised critic (flax.linen), written for one agent.
+
+Per-agent parameters are stacked on a leading agent axis by ``jax.vmap(module.init)``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+def _final_init(scale: float):
+    if scale > 0:
+        return nn.initializers.uniform_range(-scale, scale) if hasattr(nn.initializers, "uniform_range") \
+            else (lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -scale, scale))
+    return None
+
+
+class Actor(nn.Module):
+    """mu_i(o_i): ``obs [..., obs_dim] -> [..., act_dim]``.
+
+    Continuous: tanh output in [-1, 1]. Discrete: unnormalised logits (Gumbel-softmax is
+    applied by the caller).
+    """
+
+    hidden_sizes: Sequence[int]
+    act_dim: int
+    discrete: bool = False
+    final_layer_init: float = 0.0
+
+    @nn.compact
+    def __call__(self, obs):
+        x = obs
+        for h in self.hidden_sizes:
+            x = nn.relu(nn.Dense(h)(x))
+        init = _final_init(self.final_layer_init)
+        kw = dict(kernel_init=init, bias_init=init) if init is not None else {}
+        out = nn.Dense(self.act_dim, **kw)(x)
+        return out if self.discrete else jnp.tanh(out)
+
+
+class QNetwork(nn.Module):
+    hidden_sizes: Sequence[int]
+    layer_norm: bool = False
+    final_layer_init: float = 0.0
+
+    @nn.compact
+    def __call__(self, x):
+        for h in self.hidden_sizes:
+            x = nn.Dense(h)(x)
+            if self.layer_norm:
+                x = nn.LayerNorm()(x)
+            x = nn.relu(x)
+        init = _final_init(self.final_layer_init)
+        kw = dict(kernel_init=init, bias_init=init) if init is not None else {}
+        return nn.Dense(1, **kw)(x)[..., 0]
+
+
+class Critic(nn.Module):
+    """Q_i(o_1..o_A, a_1..a_A): ``obs [..., A*obs_dim], actions [..., A*act_dim] ->
+    [num_q, ...]`` (``num_q`` = 2 for twin critics, an ensemble axis, not a loop)."""
+
+    hidden_sizes: Sequence[int]
+    num_q: int = 1
+    layer_norm: bool = False
+    final_layer_init: float = 0.0
+
+    @nn.compact
+    def __call__(self, obs, actions):
+        x = jnp.concatenate([obs, actions], axis=-1)
+        ensemble = nn.vmap(
+            QNetwork,
+            variable_axes={"params": 0},
+            split_rngs={"params": True},
+            in_axes=None,
+            out_axes=0,
+            axis_size=self.num_q,
+        )
+        return ensemble(self.hidden_sizes, self.layer_norm, self.final_layer_init)(x)

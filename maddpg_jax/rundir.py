@@ -1,0 +1,150 @@
+"""The run directory: config.json, metrics.jsonl, checkpoints/ (orbax), plots.
+
+Every file is written so that a crash at any moment leaves the previous version readable:
+whole files are written to a temporary name and renamed (atomic on POSIX); metrics rows
+are appended whole and fsynced, and a torn last line (a crash mid-append) is dropped on
+read and on resume; checkpoints are orbax's, which commit by renaming a finished
+temporary directory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+import jax
+import numpy as np
+
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+SUMMARY = "summary.jsonl"
+CHECKPOINTS = "checkpoints"
+CURVE = "learning_curve.png"
+FORMAT_VERSION = 1
+
+
+def atomic_write_text(path: Path | str, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: Path | str, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_jsonl(path: Path | str) -> list[dict]:
+    """Rows of a JSONL file; a torn (unparseable) last line is ignored."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    rows = []
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i == len(lines) - 1:
+                break  # a crash mid-append
+            raise ValueError(f"{path}: line {i + 1} is not JSON")
+    return rows
+
+
+def append_jsonl(path: Path | str, rows: Iterable[dict]) -> None:
+    text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
+    if not text:
+        return
+    with open(path, "a") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def truncate_metrics(path: Path | str, max_env_steps: int) -> None:
+    """Keep only whole rows with ``env_steps <= max_env_steps`` (atomic rewrite)."""
+    rows = [r for r in read_jsonl(path) if r.get("env_steps", 0) <= max_env_steps]
+    atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+
+
+def _is_key(x) -> bool:
+    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def keys_to_data(tree):
+    """Typed PRNG keys -> their uint32 data (orbax stores plain arrays)."""
+    return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, tree)
+
+
+def data_to_keys(tree, like):
+    return jax.tree.map(lambda x, l: jax.random.wrap_key_data(x) if _is_key(l) else x, tree, like)
+
+
+class Checkpoints:
+    """Orbax-managed checkpoints of the training state under ``DIR/checkpoints``.
+
+    Each checkpoint holds the whole state (parameters, optimiser states, replay buffer,
+    env states, keys) plus a small JSON ``meta`` (iteration, wall seconds, format).
+    """
+
+    def __init__(self, run_dir: Path | str, max_to_keep: int = 2):
+        import orbax.checkpoint as ocp
+
+        logging.getLogger("absl").setLevel(logging.ERROR)
+        self._ocp = ocp
+        self.path = Path(run_dir).absolute() / CHECKPOINTS
+        self.manager = ocp.CheckpointManager(
+            self.path,
+            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, enable_async_checkpointing=False),
+        )
+
+    def latest_step(self) -> int | None:
+        return self.manager.latest_step()
+
+    def save(self, step: int, state, meta: dict) -> None:
+        ocp = self._ocp
+        meta = dict(meta, format_version=FORMAT_VERSION)
+        self.manager.save(step, args=ocp.args.Composite(
+            state=ocp.args.StandardSave(keys_to_data(state)), meta=ocp.args.JsonSave(meta)))
+        self.manager.wait_until_finished()
+
+    def restore(self, step: int, like):
+        """Restore onto the shapes, dtypes and shardings of ``like`` (a live state)."""
+        ocp = self._ocp
+        abstract = jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), keys_to_data(like))
+        out = self.manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
+        meta = dict(out["meta"])
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"checkpoint {step} has format {meta.get('format_version')!r}; "
+                             f"this version reads format {FORMAT_VERSION}")
+        return data_to_keys(out["state"], like), meta
+
+    def close(self):
+        self.manager.close()
+
+
+def to_python(x):
+    x = np.asarray(x)
+    if x.dtype == bool:
+        return bool(x)
+    if np.issubdtype(x.dtype, np.integer):
+        return int(x)
+    v = float(x)
+    return None if not np.isfinite(v) else round(v, 6)

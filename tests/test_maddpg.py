@@ -1,0 +1,217 @@
+"""The trainer: buffer, losses, update, loop invariants."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import envs
+from maddpg_jax import Config, ConfigError, make_trainer
+from maddpg_jax import buffer as rb
+from maddpg_jax.losses import Transition, critic_target, joint_action_for_agent, make_losses, polyak
+from maddpg_jax.networks import Actor, Critic
+
+TINY = dict(num_envs=8, batch_size=32, buffer_size=2048, updates_per_step=1, total_env_steps=800,
+            warmup_env_steps=160, hidden_sizes=(16, 16))
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A tiny continuous trainer whose compiled functions the tests share."""
+    c = Config(**TINY)
+    tr = make_trainer(c)
+    train = jax.jit(tr.train)
+    state, metrics = train(jax.random.key(0), c.hparams())
+    return c, tr, train, state, metrics
+
+
+# -- replay buffer -------------------------------------------------------------------------
+
+
+def test_buffer_wraps_around():
+    state = rb.init({"v": jnp.zeros(())}, capacity=5)
+    state = rb.add(state, {"v": jnp.array([1.0, 2.0, 3.0])})
+    assert int(state.size) == 3 and int(state.insert_position) == 3
+    state = rb.add(state, {"v": jnp.array([4.0, 5.0, 6.0])})
+    assert int(state.size) == 5 and int(state.insert_position) == 1
+    np.testing.assert_array_equal(state.data["v"], [6.0, 2.0, 3.0, 4.0, 5.0])
+    state = rb.add(state, {"v": jnp.array([7.0, 8.0, 9.0, 10.0, 11.0])})
+    np.testing.assert_array_equal(state.data["v"], [10.0, 11.0, 7.0, 8.0, 9.0])
+    assert int(state.insert_position) == 1
+    with pytest.raises(ValueError, match="capacity 5"):
+        rb.add(state, {"v": jnp.zeros(6)})
+
+
+def test_buffer_samples_uniformly_from_filled_slots_only():
+    state = rb.init({"v": jnp.zeros((), jnp.int32)}, capacity=10)
+    state = rb.add(state, {"v": jnp.arange(1, 8, dtype=jnp.int32)})  # 7 of 10 slots filled
+    v = np.asarray(jax.jit(rb.sample, static_argnums=2)(state, jax.random.key(0), 70_000)["v"])
+    counts = np.bincount(v, minlength=11)
+    assert counts[0] == 0 and counts[8:].sum() == 0  # never an empty slot
+    assert np.all(np.abs(counts[1:8] - 10_000) < 500)  # ~5 sigma
+
+
+# -- losses and update ---------------------------------------------------------------------
+
+
+def test_critic_target_by_hand():
+    reward = jnp.array([1.0, 1.0, 0.5, 2.0])
+    terminated = jnp.array([0.0, 1.0, 0.0, 0.0])
+    next_q = jnp.array([[2.0, 3.0, 4.0, -1.0], [1.0, 5.0, 3.0, 0.0]])  # twin critics
+    # min over critics: [1, 3, 3, -1]; terminated row 1 keeps only its reward.
+    y = critic_target(reward, terminated, next_q, 0.9)
+    np.testing.assert_allclose(y, [1.9, 1.0, 3.2, 1.1], rtol=1e-6)
+
+
+def test_buffer_cuts_bootstrap_on_termination_only_and_keeps_true_final_obs():
+    """Drive the real loop through episode ends of both kinds and inspect what it stored."""
+    env, params = envs.make("MultiCartPole-v0", num_agents=2, max_steps=6)
+    c = Config(**{**TINY, "total_env_steps": 8 * 40, "warmup_env_steps": 8 * 40})
+    tr = make_trainer(c, env, params)
+    state, _ = jax.jit(tr.train)(jax.random.key(1), c.hparams())
+    d = jax.device_get(state.buffer.data)
+    n = int(state.buffer.size)
+    obs, nxt, term = d.obs[:n].reshape(40, 8, 2, 4), d.next_obs[:n].reshape(40, 8, 2, 4), d.terminated[:n].reshape(40, 8, 2)
+    # Transitions follow each other in an env unless an episode ended in between.
+    ended = ~np.all(obs[1:] == nxt[:-1], axis=(-1, -2))  # [39, 8]
+    assert ended.sum() > 40
+    truncated_ends = ended & (term[:-1, :, 0] == 0)
+    terminated_ends = ended & (term[:-1, :, 0] == 1)
+    assert truncated_ends.sum() > 10 and terminated_ends.sum() > 0  # both kinds seen
+    # Truncation: the stored next_obs is the true last one (inside the track), not a reset.
+    last = nxt[:-1][truncated_ends]
+    assert np.all(np.abs(last[..., 0]) <= 2.4) and np.any(np.abs(last) > 0.05)
+    # Termination: the stored next_obs is past a limit.
+    last = nxt[:-1][terminated_ends]
+    assert np.all((np.abs(last[..., 0]) > 2.4).any(-1) | (np.abs(last[..., 2]) > 0.2094).any(-1))
+    assert np.all(term[..., 0] == term[..., 1])  # the team terminates together
+
+
+def _losses(discrete=False):
+    a, o, d = 3, 4, 2 if discrete else 1
+    actor = Actor((8,), d, discrete)
+    critic = Critic((8,), 2, True)
+    ka, kc = jax.random.split(jax.random.key(0))
+    ap = jax.vmap(actor.init, in_axes=(0, None))(jax.random.split(ka, a), jnp.zeros(o))
+    cp = jax.vmap(critic.init, in_axes=(0, None, None))(jax.random.split(kc, a), jnp.zeros(a * o), jnp.zeros(a * d))
+    fns = make_losses(actor.apply, critic.apply, discrete=discrete, huber_delta=1.0,
+                      target_noise=0.2, target_noise_clip=0.5)
+    kb = jax.random.split(jax.random.key(1), 2)
+    batch = Transition(
+        obs=jax.random.normal(kb[0], (5, a, o)),
+        action=jax.random.uniform(kb[1], (5, a, d), minval=-1, maxval=1),
+        reward=jnp.ones((5, a)), next_obs=jnp.zeros((5, a, o)), terminated=jnp.zeros((5, a)),
+    )
+    return ap, cp, fns, batch
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_actor_loss_of_agent_i_gives_zero_gradient_to_agent_j(discrete):
+    ap, cp, (_, _, _, actor_losses), batch = _losses(discrete)
+    jac = jax.jacrev(lambda p: actor_losses(p, cp, batch, jax.random.key(2), 1.0))(ap)
+    for leaf in jax.tree.leaves(jac):  # [loss i, agent j, ...]
+        for i in range(3):
+            for j in range(3):
+                block = np.abs(np.asarray(leaf[i, j])).max()
+                assert (block > 0) if i == j else (block == 0), (i, j, block)
+
+
+def test_joint_action_replaces_only_slot_i():
+    fresh = jnp.full((2, 3, 1), 9.0)
+    buf = jnp.arange(6.0).reshape(2, 3, 1)
+    np.testing.assert_array_equal(joint_action_for_agent(fresh, buf, 1)[..., 0], [[0, 9, 2], [3, 9, 5]])
+
+
+def test_polyak_values():
+    new, old = {"w": jnp.array([1.0, 2.0])}, {"w": jnp.array([3.0, -2.0])}
+    np.testing.assert_allclose(polyak(new, old, 0.25)["w"], [2.5, -1.0])
+    np.testing.assert_allclose(polyak(new, old, 1.0)["w"], [1.0, 2.0])
+
+
+def test_targets_move_by_polyak_in_the_loop(tiny):
+    c, tr, _, state, _ = tiny
+    hp = c.hparams()
+    after, _ = tr.run(state, hp, 1, True)  # one iteration = one update round (U=1)
+    for new, old, tgt in zip(jax.tree.leaves(after.agents.actor), jax.tree.leaves(state.agents.target_actor),
+                             jax.tree.leaves(after.agents.target_actor)):
+        np.testing.assert_allclose(tgt, c.tau * new + (1 - c.tau) * old, rtol=1e-5, atol=1e-7)
+
+
+# -- the loop ------------------------------------------------------------------------------
+
+
+def test_metrics_are_arrays_per_iteration(tiny):
+    c, _, _, _, m = tiny
+    assert m["mean_return"].shape == (c.num_iterations,)
+    np.testing.assert_array_equal(m["env_steps"], c.num_envs * np.arange(1, c.num_iterations + 1))
+    assert np.isnan(m["critic_loss"][: c.warmup_iterations]).all()
+    assert np.isfinite(m["critic_loss"][c.warmup_iterations:]).all()
+    assert not m["nonfinite"].any()
+
+
+def test_second_call_does_not_retrace(tiny):
+    c, tr, train, state, _ = tiny
+    hp = c.hparams().replace(actor_lr=jnp.float32(3e-4), gamma=jnp.float32(0.9))
+    train(jax.random.key(5), hp)
+    assert train._cache_size() == 1
+    tr.run(state, c.hparams(), 3, True)
+    tr.run(state, hp, 3, True)
+    assert tr.run._cache_size() == 1  # only (3, True) was compiled, once
+
+
+def test_vmapped_seeds_get_different_initial_parameters(tiny):
+    c, tr, *_ = tiny
+    keys = jax.random.split(jax.random.key(0), 3)
+    hp = jax.tree.map(lambda x: jnp.broadcast_to(x, (3,)), c.hparams())
+    states = jax.jit(jax.vmap(tr.init))(keys, hp)
+    w = jax.tree.leaves(states.agents.actor)[1]  # a kernel [members, agents, ...]
+    assert not np.allclose(w[0], w[1]) and not np.allclose(w[1], w[2])
+    assert not np.allclose(w[0, 0], w[0, 1])  # agents differ within a member too
+
+
+def test_same_key_same_metrics_and_no_key_reuse(tiny):
+    c, tr, train, _, m = tiny
+    with jax.debug_key_reuse(True):
+        m2 = jax.jit(make_trainer(c).train)(jax.random.key(0), c.hparams())[1]
+    for k in m:
+        np.testing.assert_array_equal(m[k], m2[k], err_msg=k)
+
+
+def test_hparams_vmap_into_one_program(tiny):
+    c, tr, *_ = tiny
+    hp = jax.tree.map(lambda x: jnp.stack([x, x]), c.hparams())
+    hp = hp.replace(actor_lr=jnp.array([1e-3, 1e-1], jnp.float32))
+    states, m = jax.jit(jax.vmap(tr.train, in_axes=(None, 0)))(jax.random.key(0), hp)
+    assert m["mean_return"].shape == (2, c.num_iterations)
+    a0, a1 = (jax.tree.leaves(states.agents.actor)[1][i] for i in range(2))
+    assert not np.allclose(a0, a1)  # the learning rate made a difference
+
+
+def test_discrete_and_plain_maddpg_run():
+    c = Config(**TINY, action_type="discrete", twin_critics=False, target_noise=0.0,
+               critic_layer_norm=False, huber_delta=0.0, final_layer_init=0.0, actor_delay=2, grad_clip=1.0)
+    state, m = jax.jit(make_trainer(c).train)(jax.random.key(0), c.hparams())
+    assert np.isfinite(m["critic_loss"][-1]) and np.isfinite(m["actor_loss"][-1])
+    assert state.buffer.data.action.shape[-1] == 2  # one-hot actions for the critics
+    np.testing.assert_array_equal(state.buffer.data.action.sum(-1)[: int(state.buffer.size)], 1.0)
+
+
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        ("num_envs", 0, ">= 1"),
+        ("batch_size", 4096, "buffer_size"),
+        ("actor_lr", 0.0, "> 0"),
+        ("gamma", 1.5, "(0, 1]"),
+        ("tau", 0.0, "(0, 1]"),
+        ("hidden_sizes", (), "integers"),
+        ("action_type", "box", "continuous"),
+        ("env", "Pong", "MultiCartPole-v0"),
+    ],
+)
+def test_bad_config_names_the_field(field, value, words):
+    with pytest.raises(ConfigError) as err:
+        Config(**{field: value})
+    assert err.value.field == field and words in str(err.value)
+    assert err.value.flag == "--" + field.replace("_", "-")
