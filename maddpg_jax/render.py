@@ -32,18 +32,18 @@ def episode_gif(frames, env, params, path, fps: int = 25, every: int = 2) -> Non
     xlim = float(params.x_threshold) + 0.5
     fig, ax = plt.subplots(figsize=(6, 1.2 + 1.0 * a), dpi=70)
     ax.set_xlim(-xlim, xlim)
-    ax.set_ylim(-0.5, a * 1.6 + pole)
+    ax.set_ylim(-0.5, a * 2.0 + pole)
     ax.set_aspect("equal")
     ax.axis("off")
-    ys = np.arange(a) * 1.6
+    ys = np.arange(a) * 2.0
     for y in ys:
         ax.plot([-float(params.x_threshold)] * 2, [y - 0.2, y + 0.2], color="red", lw=1)
         ax.plot([float(params.x_threshold)] * 2, [y - 0.2, y + 0.2], color="red", lw=1)
         ax.axhline(y - 0.12, color="0.6", lw=0.8)
-    carts = [ax.add_patch(plt.Rectangle((0, 0), 0.5, 0.24, color="tab:blue")) for _ in range(a)]
-    poles = [ax.plot([], [], color="tab:orange", lw=4, solid_capstyle="round")[0] for _ in range(a)]
-    springs = [ax.plot([], [], color="0.3", lw=1)[0] for _ in range(a - 1)]
-    label = ax.text(-xlim + 0.1, a * 1.6 + pole - 0.3, "", fontsize=9)
+    carts = [ax.add_patch(plt.Rectangle((0, 0), 0.5, 0.24, color="tab:blue", zorder=2)) for _ in range(a)]
+    poles = [ax.plot([], [], color="tab:orange", lw=4, solid_capstyle="round", zorder=3)[0] for _ in range(a)]
+    springs = [ax.plot([], [], color="0.55", lw=1, zorder=1)[0] for _ in range(a - 1)]
+    label = ax.text(-xlim + 0.1, a * 2.0 + pole - 0.3, "", fontsize=9)
 
     def draw(i):
         s = frames[i]
