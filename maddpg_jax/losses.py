@@ -62,12 +62,16 @@ def polyak(new, old, tau):
 
 
 def make_losses(actor_apply: Callable, critic_apply: Callable, *, discrete: bool,
-                huber_delta: float, target_noise: float, target_noise_clip: float):
+                huber_delta: float, target_noise: float, target_noise_clip: float,
+                first_q_apply: Callable | None = None):
     """Build the per-agent loss functions for fixed network functions and static options.
 
     ``actor_apply(params, obs [..., O]) -> [..., D]`` (tanh actions, or logits if discrete);
-    ``critic_apply(params, obs_flat [..., A*O], act_flat [..., A*D]) -> [Q, ...]``.
+    ``critic_apply(params, obs_flat [..., A*O], act_flat [..., A*D]) -> [Q, ...]``;
+    ``first_q_apply``: the same for the first critic only, ``-> [...]`` (optional).
     """
+    if first_q_apply is None:
+        first_q_apply = lambda p, o, a: critic_apply(p, o, a)[0]  # noqa: E731
 
     def policy_actions(actor_params, obs):
         """All agents' deterministic actions from stacked params: obs [B, A, O] -> [B, A, D]."""
@@ -112,7 +116,7 @@ def make_losses(actor_apply: Callable, critic_apply: Callable, *, discrete: bool
 
         def one(critic_params_i, i):
             joint = joint_action_for_agent(out, batch.action, i)
-            return -critic_apply(critic_params_i, obs_flat, joint.reshape(b, -1))[0].mean()
+            return -first_q_apply(critic_params_i, obs_flat, joint.reshape(b, -1)).mean()
 
         return jax.vmap(one)(critic_params, jnp.arange(a))
 

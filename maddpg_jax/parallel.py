@@ -86,10 +86,20 @@ class MemberRunner:
                                      out_specs=self._spec))
 
     def place(self, tree: Any) -> Any:
-        """Pad the member axis and shard it over the devices."""
+        """Pad the member axis and shard it over the devices.
+
+        Every process passes the same full host value; each builds only the shards of its
+        own devices (``make_array_from_callback``), so this works across hosts too.
+        """
         import jax
 
-        return jax.device_put(pad_members(tree, self.size), self.sharding)
+        def put(x):
+            if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+                return jax.random.wrap_key_data(put(jax.random.key_data(x)))
+            host = np.asarray(x)
+            return jax.make_array_from_callback(host.shape, self.sharding, lambda idx: host[idx])
+
+        return jax.tree.map(put, pad_members(tree, self.size))
 
     @functools.lru_cache(maxsize=None)
     def _run(self, num_iterations: int, learn: bool):
@@ -104,6 +114,31 @@ class MemberRunner:
         """Compile ahead of time (so the caller can time compilation apart from running)."""
         fn = self._run(num_iterations, learn)
         fn.lower(state, hparams).compile()
+
+
+def fetch(tree: Any) -> Any:
+    """Device arrays -> host numpy, gathering shards from every process when there are
+    several (every process gets the whole value)."""
+    import jax
+
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    from jax.experimental import multihost_utils
+
+    return jax.tree.map(np.asarray, multihost_utils.process_allgather(tree, tiled=True))
+
+
+def initialize_distributed(coordinator_address: str | None = None, num_processes: int | None = None,
+                           process_id: int | None = None) -> None:
+    """``jax.distributed.initialize`` for a multi-process run (arguments, or JAX's usual
+    environment variables / cluster auto-detection when ``None``). On CPU, collectives go
+    through gloo, so several local processes (or hosts) form one set of devices."""
+    import jax
+
+    # Only CPU collectives read this; asking for the backend here would start it too early.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes,
+                               process_id=process_id)
 
 
 def chunk_plan(total: int, target: int) -> list[int]:

@@ -19,7 +19,7 @@ import numpy as np
 
 from maddpg_jax import rundir
 from maddpg_jax.config import HPARAM_NAMES, Config, HParams
-from maddpg_jax.parallel import MemberRunner
+from maddpg_jax.parallel import MemberRunner, fetch
 from maddpg_jax.train import make_trainer
 
 SOLVED = 475.0
@@ -127,7 +127,7 @@ class Session:
             for n, learn in plan:
                 t_chunk = time.perf_counter()
                 new_state, m = runner.run(state, hp_p, n, learn)
-                m = jax.device_get(m)
+                m = fetch(m)
                 now = time.perf_counter() - t0
                 bad = np.asarray(m["nonfinite"])[: len(self.members)]
                 if bad.any():

@@ -68,6 +68,7 @@ class Trainer(NamedTuple):
     run: Any  # (state, hparams, num_iterations, learn) -> (state, metrics)
     train: Any  # (key, hparams) -> (state, metrics)
     policy: Any  # (actor_params [A,...], obs [..., A, O]) -> env actions, no noise
+    update: Any  # (agents, buffer, updates, key, hparams) -> (agents, (critic, actor, q))
 
 
 def make_env(config: Config):
@@ -90,6 +91,7 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
     policy_actions, target_actions, critic_loss, actor_losses = make_losses(
         actor.apply, critic.apply, discrete=discrete, huber_delta=c.huber_delta,
         target_noise=c.target_noise, target_noise_clip=c.target_noise_clip,
+        first_q_apply=critic.first_q_apply,
     )
 
     def optimizer(lr):
@@ -284,7 +286,7 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
         metrics = jax.tree.map(lambda *x: jnp.concatenate(x), *parts)
         return state, metrics
 
-    return Trainer(c, env, env_params, init, run, train, policy)
+    return Trainer(c, env, env_params, init, run, train, policy, update_round)
 
 
 def make_train(config: Config):

@@ -217,3 +217,12 @@ def test_bad_config_names_the_field(field, value, words):
         Config(**{field: value})
     assert err.value.field == field and words in str(err.value)
     assert err.value.flag == "--" + field.replace("_", "-")
+
+
+def test_first_q_apply_is_the_first_critic_of_the_ensemble():
+    c = Critic((8, 8), 2, True)
+    p = c.init(jax.random.key(0), jnp.zeros(4), jnp.zeros(2))
+    o, a = jax.random.normal(jax.random.key(1), (5, 4)), jax.random.normal(jax.random.key(2), (5, 2))
+    q = c.apply(p, o, a)
+    assert q.shape == (2, 5) and not np.allclose(q[0], q[1])
+    np.testing.assert_allclose(c.first_q_apply(p, o, a), q[0], rtol=1e-6)

@@ -1,0 +1,53 @@
+"""Subprocess worker for test_scale.py (each mode needs its own XLA/distributed setup).
+
+    python _scale_worker.py devices OUT            # 4 forced CPU devices, 4 members
+    python _scale_worker.py alone OUT MEMBER       # 1 device, that member alone
+    python _scale_worker.py dist OUT PID PORT      # one of 2 processes x 2 devices
+"""
+
+import json
+import os
+import sys
+
+mode, out = sys.argv[1], sys.argv[2]
+count = {"devices": 4, "alone": 1, "dist": 2}[mode]
+os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={count}"
+os.environ["JAX_PLATFORMS"] = "cpu"
+
+from maddpg_jax.parallel import MemberRunner, fetch, initialize_distributed  # noqa: E402
+
+if mode == "dist":
+    initialize_distributed(f"127.0.0.1:{sys.argv[4]}", 2, int(sys.argv[3]))
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from maddpg_jax import Config, make_trainer  # noqa: E402
+from maddpg_jax.session import member_hparams, member_keys  # noqa: E402
+
+config = Config(num_envs=8, batch_size=32, buffer_size=2048, updates_per_step=1, total_env_steps=640,
+                warmup_env_steps=160, hidden_sizes=(16, 16))
+MEMBERS = [{"seed": 0, "actor_lr": 1e-3}, {"seed": 1, "actor_lr": 1e-3},
+           {"seed": 0, "actor_lr": 3e-2}, {"seed": 1, "actor_lr": 3e-2}]
+members = [MEMBERS[int(sys.argv[3])]] if mode == "alone" else MEMBERS
+
+trainer = make_trainer(config)
+runner = MemberRunner(trainer, len(members))
+hp = runner.place(member_hparams(config, members))
+state = runner.init(runner.place(member_keys(members)), hp)
+w, n = config.warmup_iterations, config.num_iterations
+state, m1 = runner.run(state, hp, w, False)
+state, m2 = runner.run(state, hp, n - w, True)
+m1, m2 = fetch(m1), fetch(m2)
+result = {
+    "devices": len(runner.devices),
+    "processes": jax.process_count(),
+    "buffer_devices": len(state.buffer.data.obs.sharding.device_set),
+    "actor_devices": len(jax.tree.leaves(state.agents.actor)[0].sharding.device_set),
+    "spec": str(state.buffer.data.obs.sharding.spec),
+    "metrics": {k: np.concatenate([m1[k], m2[k]], axis=1)[: len(members)].tolist()
+                for k in ("mean_return", "critic_loss", "actor_loss")},
+}
+if jax.process_index() == 0:
+    with open(out, "w") as f:
+        json.dump(result, f)

@@ -1,0 +1,80 @@
+"""Sweeps spread over several devices and several processes (subprocesses: XLA's device
+count and jax.distributed are fixed per process)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+WORKER = os.path.join(os.path.dirname(__file__), "_scale_worker.py")
+
+
+def run(*args):
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    env.pop("XLA_FLAGS", None)
+    return subprocess.Popen([sys.executable, WORKER, *map(str, args)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def finish(p, timeout=300):
+    out, _ = p.communicate(timeout=timeout)
+    assert p.returncode == 0, out
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    d = tmp_path_factory.mktemp("scale")
+    procs = [run("devices", d / "devices.json")]
+    procs += [run("alone", d / f"alone{i}.json", i) for i in (0, 2)]
+    for p in procs:
+        finish(p)
+    load = lambda name: json.loads((d / name).read_text())
+    return load("devices.json"), [load("alone0.json"), load("alone2.json")], d
+
+
+def test_sweep_state_is_spread_over_four_devices(results):
+    devices, _, _ = results
+    assert devices["devices"] == 4
+    assert devices["buffer_devices"] == 4 and devices["actor_devices"] == 4
+    assert "members" in devices["spec"]
+
+
+def test_each_member_matches_the_member_trained_alone(results):
+    """Same to float32 rounding, not bit for bit. Members never interact (shard_map, no
+    collectives) and every member's randomness comes from its own key, so a member does
+    the same operations on the same numbers beside others or alone; but XLA's CPU backend
+    splits a reduction over a different number of threads when the process has 4 devices
+    instead of 1, so sums may differ in the last bit (seen: 6e-8 in a loss), and training
+    carries such bits forward. The tolerance is far below any effect of a wrong member
+    (other key or other learning rate), which the last assertion shows."""
+    devices, alone, _ = results
+    for member, solo in zip((0, 2), alone):
+        for k in ("mean_return", "critic_loss", "actor_loss"):
+            np.testing.assert_allclose(np.array(devices["metrics"][k][member], dtype=float),
+                                       np.array(solo["metrics"][k][0], dtype=float), rtol=1e-4, err_msg=k)
+    m = np.array(devices["metrics"]["actor_loss"], dtype=float)
+    assert abs(m[0, -1] - m[2, -1]) > 1e-2 * abs(m[0, -1])  # other lr: far outside the tolerance
+    assert abs(m[0, -1] - m[1, -1]) > 1e-3 * abs(m[0, -1])  # other seed: likewise
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_train_one_sharded_sweep(results):
+    devices, _, d = results
+    port = _free_port()
+    procs = [run("dist", d / "dist.json", pid, port) for pid in (0, 1)]
+    for p in procs:
+        finish(p)
+    dist = json.loads((d / "dist.json").read_text())
+    assert dist["processes"] == 2 and dist["devices"] == 4 and dist["buffer_devices"] == 4
+    for k in ("mean_return", "critic_loss", "actor_loss"):
+        np.testing.assert_allclose(np.array(dist["metrics"][k], dtype=float),
+                                   np.array(devices["metrics"][k], dtype=float), rtol=1e-4, err_msg=k)
