@@ -126,6 +126,12 @@ class MultiCartPole:
         return 1 if self.action_type == "continuous" else 2
 
     @property
+    def obs_scale(self) -> tuple[float, ...]:
+        """Typical magnitude of each observation entry (track limit, pole limit, and the
+        speeds a balancing cart reaches), for learners that want inputs near unit scale."""
+        return (2.4, 2.0, 0.21, 2.0) * (self.obs_dim // 4)
+
+    @property
     def action_shape(self) -> tuple[int, ...]:
         """Shape of the ``actions`` argument of :meth:`step` for one env."""
         return (self.num_agents, 1) if self.action_type == "continuous" else (self.num_agents,)

@@ -109,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-memory", type=float, default=None,
                    help="refuse to start if the estimated state exceeds this many GiB (default: device memory)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    for sp in (t, s):
+        g = sp.add_argument_group("several processes / hosts (jax.distributed)")
+        g.add_argument("--coordinator-address", default=None, help="HOST:PORT of process 0 (default: none)")
+        g.add_argument("--num-processes", type=int, default=None, help="processes in the job (default: none)")
+        g.add_argument("--process-id", type=int, default=None, help="this process's index (default: none)")
 
     e = sub.add_parser("eval", help="mean return of a saved policy, no exploration noise")
     e.add_argument("run_dir", help="a run directory written by train")
@@ -167,12 +172,28 @@ def _resumed_config(out: Path, given: dict) -> Config:
 # -- commands -----------------------------------------------------------------------------
 
 
+def _distributed(args) -> None:
+    """Join a multi-process job when asked; must run before JAX starts its backend."""
+    flags = (args.coordinator_address, args.num_processes, args.process_id)
+    if all(v is None for v in flags):
+        return
+    if any(v is None for v in flags):
+        raise UsageError("--coordinator-address, --num-processes and --process-id go together")
+    _positive("num_processes", args.num_processes)
+    if not 0 <= args.process_id < args.num_processes:
+        raise UsageError(f"--process-id: must be in [0, {args.num_processes - 1}], got {args.process_id}")
+    from maddpg_jax.parallel import initialize_distributed
+
+    initialize_distributed(args.coordinator_address, args.num_processes, args.process_id)
+
+
 def cmd_train(args) -> int:
     out = Path(args.out)
     given = _given(args)
     config = _resumed_config(out, given) if args.resume else _config(given)
     if not args.resume and (out / "checkpoints").exists():
         raise UsageError(f"--out: {out} already holds a run; pass --resume to continue it or choose another --out")
+    _distributed(args)
     from maddpg_jax.session import Session
 
     session = Session(out, config, members=[{"seed": config.seed}], resume=args.resume,
@@ -210,6 +231,7 @@ def cmd_sweep(args) -> int:
         members = _grid(args, config)
         if (out / "checkpoints").exists():
             raise UsageError(f"--out: {out} already holds a run; pass --resume to continue it or choose another --out")
+    _distributed(args)
     from maddpg_jax.session import Session
 
     session = Session(out, config, members=members, resume=args.resume, progress=not args.no_progress,

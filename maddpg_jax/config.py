@@ -101,8 +101,16 @@ class Config:
     """Huber critic loss with this delta (0 = squared error)"""
     grad_clip: float = 0.0
     """clip gradients to this global norm (0 = off)"""
+    action_penalty: float = 0.0
+    """weight of mean(pre_tanh_action^2) in the actor loss, against saturation (continuous)"""
+    reward_scale: float = 1.0
+    """multiply rewards by this in the critic target (Q then scales with it)"""
+    scale_obs: bool = False
+    """divide network inputs by the env's typical observation magnitudes (env.obs_scale)"""
     final_layer_init: float = 3e-3
     """last layer weights and biases ~ U(-x, x) (0 = flax default)"""
+    data_parallel: bool = True
+    """a single run spreads its envs, buffer and batch over all devices (gradients averaged)"""
     log_every: int = 2048
     """env steps between logged metrics rows (rounded up to whole vectorised steps)"""
 
@@ -199,7 +207,10 @@ def validate(c: Config) -> None:
         raise ConfigError("hidden_sizes", f"must be one or more integers >= 1, got {c.hidden_sizes!r}")
     for name in HPARAM_NAMES:
         check_hparam(name, getattr(c, name))
-    for name in ("target_noise", "target_noise_clip", "huber_delta", "grad_clip", "final_layer_init", "coupling"):
+    if not _is_num(c.reward_scale) or c.reward_scale <= 0:
+        raise ConfigError("reward_scale", f"must be a finite number > 0, got {c.reward_scale!r}")
+    for name in ("target_noise", "target_noise_clip", "huber_delta", "grad_clip", "final_layer_init", "coupling",
+                 "action_penalty"):
         v = getattr(c, name)
         if not _is_num(v) or v < 0:
             raise ConfigError(name, f"must be a finite number >= 0, got {v!r}")

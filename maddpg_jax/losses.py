@@ -63,19 +63,25 @@ def polyak(new, old, tau):
 
 def make_losses(actor_apply: Callable, critic_apply: Callable, *, discrete: bool,
                 huber_delta: float, target_noise: float, target_noise_clip: float,
-                first_q_apply: Callable | None = None):
+                first_q_apply: Callable | None = None, reward_scale: float = 1.0,
+                action_penalty: float = 0.0):
     """Build the per-agent loss functions for fixed network functions and static options.
 
-    ``actor_apply(params, obs [..., O]) -> [..., D]`` (tanh actions, or logits if discrete);
+    ``actor_apply(params, obs [..., O]) -> [..., D]`` (pre-tanh actions, or logits if discrete);
     ``critic_apply(params, obs_flat [..., A*O], act_flat [..., A*D]) -> [Q, ...]``;
     ``first_q_apply``: the same for the first critic only, ``-> [...]`` (optional).
     """
     if first_q_apply is None:
         first_q_apply = lambda p, o, a: critic_apply(p, o, a)[0]  # noqa: E731
 
-    def policy_actions(actor_params, obs):
-        """All agents' deterministic actions from stacked params: obs [B, A, O] -> [B, A, D]."""
+    def policy_outputs(actor_params, obs):
+        """All agents' raw outputs (pre-tanh or logits): obs [B, A, O] -> [B, A, D]."""
         return jax.vmap(actor_apply, in_axes=(0, 1), out_axes=1)(actor_params, obs)
+
+    def policy_actions(actor_params, obs):
+        """All agents' deterministic actions (tanh'd, or logits if discrete): [B, A, D]."""
+        out = policy_outputs(actor_params, obs)
+        return out if discrete else jnp.tanh(out)
 
     def target_actions(target_actor_params, next_obs, key):
         out = policy_actions(target_actor_params, next_obs)
@@ -93,19 +99,22 @@ def make_losses(actor_apply: Callable, critic_apply: Callable, *, discrete: bool
         b = batch.obs.shape[0]
         flat = lambda x: x.reshape(b, -1)
         next_q = critic_apply(target_critic_params_i, flat(batch.next_obs), flat(next_actions))
-        y = critic_target(batch.reward[:, i], batch.terminated[:, i], next_q, gamma)
+        y = critic_target(reward_scale * batch.reward[:, i], batch.terminated[:, i], next_q, gamma)
         q = critic_apply(critic_params_i, flat(batch.obs), flat(batch.action))  # [Q, B]
         y = jax.lax.stop_gradient(y)
         return regression_loss(q, jnp.broadcast_to(y, q.shape), huber_delta), q.mean()
 
     def actor_losses(actor_params, critic_params, batch: Transition, key, temperature):
-        """[A]: loss of every agent, -Q_i(o, a_{-i} from buffer, mu_i(o_i)), first critic.
+        """[A]: loss of every agent, -Q_i(o, a_{-i} from buffer, mu_i(o_i)), first critic,
+        plus ``action_penalty * mean(pre_tanh_i ** 2)`` (continuous) against saturation.
 
         Each entry depends only on its own agent's actor (see joint_action_for_agent), so
         grad of the sum gives every actor exactly the gradient of its own loss.
         """
         b, a = batch.obs.shape[:2]
-        out = policy_actions(actor_params, batch.obs)
+        raw = policy_outputs(actor_params, batch.obs)
+        penalty = action_penalty * jnp.mean(raw**2, axis=(0, 2)) if (action_penalty > 0 and not discrete) else 0.0
+        out = raw if discrete else jnp.tanh(raw)
         if discrete:
             # Straight-through Gumbel-softmax: one-hot forward, relaxed gradient.
             g = jax.random.gumbel(key, out.shape)
@@ -118,6 +127,6 @@ def make_losses(actor_apply: Callable, critic_apply: Callable, *, discrete: bool
             joint = joint_action_for_agent(out, batch.action, i)
             return -first_q_apply(critic_params_i, obs_flat, joint.reshape(b, -1)).mean()
 
-        return jax.vmap(one)(critic_params, jnp.arange(a))
+        return jax.vmap(one)(critic_params, jnp.arange(a)) + penalty
 
     return policy_actions, target_actions, critic_loss, actor_losses

@@ -20,10 +20,10 @@ def _final_init(scale: float):
 
 
 class Actor(nn.Module):
-    """mu_i(o_i): ``obs [..., obs_dim] -> [..., act_dim]``.
+    """mu_i(o_i) before its squashing: ``obs [..., obs_dim] -> [..., act_dim]``.
 
-    Continuous: tanh output in [-1, 1]. Discrete: unnormalised logits (Gumbel-softmax is
-    applied by the caller).
+    Continuous: the pre-tanh action (the caller applies tanh, and may penalise saturation).
+    Discrete: unnormalised logits (the caller applies Gumbel-softmax).
     """
 
     hidden_sizes: Sequence[int]
@@ -38,8 +38,7 @@ class Actor(nn.Module):
             x = nn.relu(nn.Dense(h)(x))
         init = _final_init(self.final_layer_init)
         kw = dict(kernel_init=init, bias_init=init) if init is not None else {}
-        out = nn.Dense(self.act_dim, **kw)(x)
-        return out if self.discrete else jnp.tanh(out)
+        return nn.Dense(self.act_dim, **kw)(x)
 
 
 class QNetwork(nn.Module):

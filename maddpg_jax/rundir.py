@@ -95,6 +95,10 @@ def data_to_keys(tree, like):
     return jax.tree.map(lambda x, l: jax.random.wrap_key_data(x) if _is_key(l) else x, tree, like)
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that must not be loaded; the message says why."""
+
+
 class Checkpoints:
     """Orbax-managed checkpoints of the training state under ``DIR/checkpoints``.
 
@@ -123,17 +127,39 @@ class Checkpoints:
             state=ocp.args.StandardSave(keys_to_data(state)), meta=ocp.args.JsonSave(meta)))
         self.manager.wait_until_finished()
 
-    def restore(self, step: int, like):
-        """Restore onto the shapes, dtypes and shardings of ``like`` (a live state)."""
+    def restore(self, step: int, like, config: dict | None = None):
+        """Restore onto the shapes, dtypes and shardings of ``like`` (a live state).
+
+        Raises :class:`CheckpointError` saying why when the checkpoint has another format
+        version, was written by another config (``config``: this run's, as a dict;
+        ``total_env_steps`` may differ), or cannot be read (truncated, corrupted).
+        """
         ocp = self._ocp
+        try:
+            meta = dict(self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"])
+        except Exception as e:  # noqa: BLE001 - orbax raises many kinds for a damaged file
+            raise CheckpointError(f"checkpoint {step} is damaged or truncated ({type(e).__name__})") from e
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise CheckpointError(f"checkpoint {step} has format {meta.get('format_version')!r}; "
+                                  f"this version reads format {FORMAT_VERSION}")
+        if config is not None and "config" in meta:
+            differ = sorted(k for k in set(config) | set(meta["config"])
+                            if k != "total_env_steps" and config.get(k) != meta["config"].get(k))
+            if differ:
+                raise CheckpointError(f"checkpoint {step} was written by another config "
+                                      f"(differs in {', '.join(differ)})")
         abstract = jax.tree.map(
             lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), keys_to_data(like))
-        out = self.manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
-        meta = dict(out["meta"])
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"checkpoint {step} has format {meta.get('format_version')!r}; "
-                             f"this version reads format {FORMAT_VERSION}")
+        want = jax.tree.leaves(abstract)[0].shape[0]
+        if meta.get("state_devices", want) != want:
+            raise CheckpointError(f"checkpoint {step} holds a state split {meta['state_devices']} ways "
+                                  f"(members or data-parallel devices); this process would split it {want} ways: "
+                                  f"run with the same number of devices (XLA_FLAGS / visible GPUs)")
+        try:
+            out = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+        except Exception as e:  # noqa: BLE001
+            raise CheckpointError(f"checkpoint {step} is damaged, truncated or of another shape "
+                                  f"({type(e).__name__})") from e
         return data_to_keys(out["state"], like), meta
 
     def close(self):

@@ -60,6 +60,27 @@ def device_memory_bytes() -> int | None:
         return None
 
 
+def data_parallel_devices(config: Config, num_members: int) -> int:
+    """Devices one run is spread over: all of them for a single member when the config
+    asks for it and its envs, batch and buffer divide evenly; otherwise 1."""
+    d = len(jax.devices())
+    if num_members != 1 or not config.data_parallel or d == 1:
+        return 1
+    if any(getattr(config, n) % d for n in ("num_envs", "batch_size", "buffer_size")):
+        return 1
+    return d
+
+
+def build(config: Config, members: list[dict]):
+    """(trainer, runner, members as placed): members over devices, or one data-parallel run."""
+    shards = data_parallel_devices(config, len(members))
+    if shards > 1:
+        trainer = make_trainer(config, data_axis="members", data_shards=shards)
+        return trainer, MemberRunner(trainer, shards), members * shards
+    trainer = make_trainer(config)
+    return trainer, MemberRunner(trainer, len(members)), members
+
+
 class Session:
     def __init__(self, out: Path, config: Config, members: list[dict], resume: bool, progress: bool = True,
                  tensorboard: bool = False, max_memory_gib: float | None = None):
@@ -68,6 +89,9 @@ class Session:
         self.max_memory_gib = max_memory_gib
         self.sweep = len(members) > 1 or "actor_lr" in members[0]
         self._signal = None
+        # In a multi-process job every process computes; process 0 alone writes files
+        # (orbax coordinates the checkpoint itself and needs every process to call it).
+        self.primary = jax.process_index() == 0
 
     # -- signals: finish the chunk, checkpoint, exit 130 / 143 -------------------------------
 
@@ -82,11 +106,11 @@ class Session:
         from maddpg_jax.cli import UsageError
 
         c = self.config
-        trainer = make_trainer(c)
-        runner = MemberRunner(trainer, len(self.members))
-        hp = member_hparams(c, self.members)
-        keys = member_keys(self.members)
-        need = estimate_state_bytes(runner, keys, hp)
+        trainer, runner, placed = build(c, self.members)
+        hp = member_hparams(c, placed)
+        keys = member_keys(placed)
+        need = estimate_state_bytes(MemberRunner(make_trainer(c), len(self.members)),
+                                    member_keys(self.members), member_hparams(c, self.members))
         limit = self.max_memory_gib * 2**30 if self.max_memory_gib else device_memory_bytes()
         if limit is not None and need > limit:
             raise UsageError(
@@ -103,16 +127,16 @@ class Session:
             if step is None:
                 raise UsageError(f"--resume: {self.out} has no checkpoint to resume from")
             try:
-                state, meta = ckpt.restore(step, state)
-            except Exception as e:  # noqa: BLE001 - any unreadable checkpoint is refused the same way
-                raise UsageError(f"--resume: checkpoint {step} in {self.out} cannot be loaded ({type(e).__name__}: "
-                                 f"{str(e).splitlines()[0][:200]})")
+                state, meta = ckpt.restore(step, state, c.to_dict())
+            except rundir.CheckpointError as e:
+                raise UsageError(f"--resume: {e} in {self.out}; not loaded")
             start_iter, wall0 = int(meta["iteration"]), float(meta["wall_s"])
-            rundir.truncate_metrics(self.out / rundir.METRICS, start_iter * c.num_envs)
+            if self.primary:
+                rundir.truncate_metrics(self.out / rundir.METRICS, start_iter * c.num_envs)
             if start_iter >= c.num_iterations:
                 print(f"{self.out} is already at {start_iter * c.num_envs} env steps; nothing to do")
                 return 0
-        else:
+        elif self.primary:
             rundir.write_json(self.out / rundir.CONFIG, {"config": c.to_dict(), "members": self.members})
             rundir.atomic_write_text(self.out / rundir.METRICS, "")
 
@@ -140,9 +164,11 @@ class Session:
                     break
                 state = new_state
                 rows = self._rows(m, it, n, now - (time.perf_counter() - t_chunk), now)
-                rundir.append_jsonl(self.out / rundir.METRICS, rows)
+                if self.primary:
+                    rundir.append_jsonl(self.out / rundir.METRICS, rows)
                 it += n
-                ckpt.save(it, state, {"iteration": it, "wall_s": now})
+                ckpt.save(it, state, {"iteration": it, "wall_s": now, "config": c.to_dict(),
+                                      "state_devices": runner.size})
                 self._report(bar, tb, rows, it, n, time.perf_counter() - t_chunk)
                 if self._signal is not None:
                     code = 130 if self._signal == signal.SIGINT else 143
@@ -201,7 +227,7 @@ class Session:
         return rows
 
     def _bar(self, start_iter: int):
-        if not self.progress:
+        if not self.progress or not self.primary:
             return None
         from tqdm import tqdm
 
@@ -210,7 +236,7 @@ class Session:
                     unit_scale=True, dynamic_ncols=True, desc="train" if not self.sweep else "sweep")
 
     def _tb_writer(self):
-        if not self.tensorboard:
+        if not self.tensorboard or not self.primary:
             return None
         try:
             from tensorboardX import SummaryWriter
@@ -236,6 +262,8 @@ class Session:
                         tb.add_scalar(tag, r[key], r["env_steps"])
 
     def _finish(self):
+        if not self.primary:
+            return
         rows = rundir.read_jsonl(self.out / rundir.METRICS)
         series = {}
         for r in rows:
@@ -309,13 +337,12 @@ def load_run(run_dir: Path):
     step = ckpt.latest_step()
     if step is None:
         raise UsageError(f"run_dir: {run_dir} has no checkpoint")
-    trainer = make_trainer(config)
-    runner = MemberRunner(trainer, len(members))
-    hp, keys = runner.place(member_hparams(config, members)), runner.place(member_keys(members))
+    trainer, runner, placed = build(config, members)
+    hp, keys = runner.place(member_hparams(config, placed)), runner.place(member_keys(placed))
     try:
-        state, _ = ckpt.restore(step, runner.init(keys, hp))
-    except Exception as e:  # noqa: BLE001
-        raise UsageError(f"run_dir: checkpoint {step} in {run_dir} cannot be loaded ({type(e).__name__})")
+        state, _ = ckpt.restore(step, runner.init(keys, hp), config.to_dict())
+    except rundir.CheckpointError as e:
+        raise UsageError(f"run_dir: {e} in {run_dir}; not loaded")
     finally:
         ckpt.close()
     return config, members, trainer, state

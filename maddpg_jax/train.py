@@ -78,20 +78,55 @@ def make_env(config: Config):
     return envs.make(config.env, **kwargs)
 
 
-def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
+def make_trainer(config: Config, env=None, env_params=None, data_axis: str | None = None,
+                 data_shards: int = 1) -> Trainer:
+    """The training loop's pieces for ``config``.
+
+    Data parallelism (one run over several devices): build with ``data_axis`` (a mesh axis
+    name) and ``data_shards`` (its size) and run the functions inside ``shard_map`` over
+    that axis. Each device then steps ``num_envs / shards`` envs, keeps their transitions
+    in its ``1 / shards`` of the buffer and samples ``batch_size / shards`` of the batch;
+    gradients are averaged over the axis (``pmean``), so the replicated parameters stay
+    identical. Episode statistics are pooled over devices.
+    """
     if env is None:
         env, env_params = make_env(config)
     c = config
-    a, e, o = env.num_agents, c.num_envs, env.obs_dim
+    shards = data_shards
+    for name in ("num_envs", "batch_size", "buffer_size"):
+        if getattr(c, name) % shards:
+            raise ValueError(f"{name} ({getattr(c, name)}) must be divisible by the {shards} data-parallel devices")
+    a, e, o = env.num_agents, c.num_envs // shards, env.obs_dim
+    batch_size, capacity = c.batch_size // shards, c.buffer_size // shards
+
+    def pmean(x):
+        return jax.lax.pmean(x, data_axis) if data_axis else x
+
+    def psum(x):
+        return jax.lax.psum(x, data_axis) if data_axis else x
+
+    def local_key(key):
+        """Keys for what differs per device (envs, sampling, noise); params use the raw key."""
+        return jax.random.fold_in(key, jax.lax.axis_index(data_axis)) if data_axis else key
     discrete = env.action_type == "discrete"
     d = env.act_dim
     venv = envs.VecEnv(env, e)
     actor = Actor(c.hidden_sizes, d, discrete, c.final_layer_init)
     critic = Critic(c.hidden_sizes, 2 if c.twin_critics else 1, c.critic_layer_norm, c.final_layer_init)
+    # Observations are scaled at the networks' inputs only: the buffer keeps raw ones.
+    scale = getattr(env, "obs_scale", None) if c.scale_obs else None
+    inv = 1.0 / jnp.asarray(scale, jnp.float32) if scale is not None else None
+    joint_inv = jnp.tile(inv, a) if inv is not None else None
+    if inv is not None:
+        actor_apply = lambda p, obs: actor.apply(p, obs * inv)  # noqa: E731
+        critic_apply = lambda p, obs, act: critic.apply(p, obs * joint_inv, act)  # noqa: E731
+        first_q_apply = lambda p, obs, act: critic.first_q_apply(p, obs * joint_inv, act)  # noqa: E731
+    else:
+        actor_apply, critic_apply, first_q_apply = actor.apply, critic.apply, critic.first_q_apply
     policy_actions, target_actions, critic_loss, actor_losses = make_losses(
-        actor.apply, critic.apply, discrete=discrete, huber_delta=c.huber_delta,
+        actor_apply, critic_apply, discrete=discrete, huber_delta=c.huber_delta,
         target_noise=c.target_noise, target_noise_clip=c.target_noise_clip,
-        first_q_apply=critic.first_q_apply,
+        first_q_apply=first_q_apply, reward_scale=c.reward_scale, action_penalty=c.action_penalty,
     )
 
     def optimizer(lr):
@@ -130,13 +165,14 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
         """One update of every agent's critic, then (every actor_delay rounds) its actor and
         the targets, on one minibatch. Returns (agents, (critic_loss, actor_loss, q))."""
         k_sample, k_target, k_actor = jax.random.split(key, 3)
-        batch = rb.sample(buffer, k_sample, c.batch_size)
+        batch = rb.sample(buffer, k_sample, batch_size)
         next_actions = target_actions(agents.target_actor, batch.next_obs, k_target)
 
         grad_fn = jax.value_and_grad(critic_loss, has_aux=True)
         (c_loss, q_mean), c_grads = jax.vmap(grad_fn, in_axes=(0, 0, 0, None, None, None))(
             agents.critic, agents.target_critic, jnp.arange(a), batch, next_actions, hp.gamma
         )
+        c_grads = pmean(c_grads)
         c_updates, critic_opt = jax.vmap(optimizer(hp.critic_lr).update)(
             c_grads, agents.critic_opt, agents.critic
         )
@@ -147,6 +183,7 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
             return losses.sum(), losses
 
         (_, a_loss), a_grads = jax.value_and_grad(total_actor_loss, has_aux=True)(agents.actor)
+        a_grads = pmean(a_grads)
         a_updates, actor_opt = jax.vmap(optimizer(hp.actor_lr).update)(a_grads, agents.actor_opt, agents.actor)
         actor_params = optax.apply_updates(agents.actor, a_updates)
 
@@ -164,12 +201,13 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
             keep = AgentParams(agents.actor, critic_params, agents.target_actor,
                                agents.target_critic, agents.actor_opt, critic_opt)
             new = jax.tree.map(lambda n, k: jnp.where(on_beat, n, k), new, keep)
-        return new, (c_loss.mean(), a_loss.mean(), q_mean.mean())
+        return new, (pmean(c_loss.mean()), pmean(a_loss.mean()), pmean(q_mean.mean()))
 
     # -- the loop ------------------------------------------------------------------------------
 
     def init(key, hp: HParams) -> TrainState:
         k_actor, k_critic, k_env, k_loop = jax.random.split(key, 4)
+        k_env, k_loop = local_key(k_env), local_key(k_loop)
         obs0 = jnp.zeros((o,), jnp.float32)
         actor_params = jax.vmap(actor.init, in_axes=(0, None))(jax.random.split(k_actor, a), obs0)
         critic_params = jax.vmap(critic.init, in_axes=(0, None, None))(
@@ -197,7 +235,7 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
             window_pos=jnp.zeros((), jnp.int32),
             episodes=jnp.zeros((), jnp.int32),
         )
-        return TrainState(agents, rb.init(example, c.buffer_size), env_state, obs, stats,
+        return TrainState(agents, rb.init(example, capacity), env_state, obs, stats,
                           k_loop, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
 
     def record_episodes(stats: EpisodeStats, reward, done) -> EpisodeStats:
@@ -251,11 +289,13 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
         stats = record_episodes(state.stats, reward, done)
         new = TrainState(agents, buffer, env_state, obs, stats, key, state.iteration + 1, updates)
         n = jnp.minimum(stats.episodes, RETURN_WINDOW)
-        mean_return = jnp.where(n > 0, stats.window.sum() / jnp.maximum(n, 1), jnp.nan)
+        # With data parallelism: the last 100 episodes of every device's envs, pooled.
+        n, total = psum(n), psum(stats.window.sum())
+        mean_return = jnp.where(n > 0, total / jnp.maximum(n, 1), jnp.nan)
         metrics = {
-            "env_steps": new.iteration * e,
+            "env_steps": new.iteration * c.num_envs,
             "mean_return": mean_return,
-            "episodes": stats.episodes,
+            "episodes": psum(stats.episodes),
             "critic_loss": losses[0],
             "actor_loss": losses[1],
             "q_mean": losses[2],

@@ -1,0 +1,191 @@
+"""Interruption, hard kills, non-finite numbers, determinism and hostile input."""
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from maddpg_jax import cli
+
+TINY = ["--num-envs", "8", "--batch-size", "32", "--buffer-size", "2048", "--updates-per-step", "1",
+        "--warmup-env-steps", "256", "--hidden-sizes", "16,16", "--log-every", "128", "--no-progress"]
+ENV = dict(os.environ, JAX_PLATFORMS="cpu")
+
+
+def start(*args):
+    return subprocess.Popen([sys.executable, "-m", "maddpg_jax.cli", *args], env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def maddpg(*args):
+    p = start(*args)
+    out, err = p.communicate(timeout=300)
+    return p.returncode, out, err
+
+
+def rows_without_wall(path):
+    lines = Path(path).read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k != "wall_s"} for line in lines]
+
+
+def wait_for(pred, timeout=120):
+    t0 = time.time()
+    while not pred():
+        if time.time() - t0 > timeout:
+            raise TimeoutError
+        time.sleep(0.05)
+
+
+def checkpoints(d):
+    c = Path(d) / "checkpoints"
+    return sorted(int(p.name) for p in c.iterdir() if p.name.isdigit()) if c.exists() else []
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted run to 1024 env steps, and a second identical one."""
+    base = tmp_path_factory.mktemp("hard")
+    for name in ("a", "b"):
+        code, out, err = maddpg("train", "--out", str(base / name), "--total-env-steps", "1024", *TINY)
+        assert code == 0, err
+    return base
+
+
+def test_same_command_twice_gives_identical_metrics(reference):
+    a = (reference / "a" / "metrics.jsonl").read_text().splitlines()
+    b = (reference / "b" / "metrics.jsonl").read_text().splitlines()
+    strip = lambda lines: [json.dumps({k: v for k, v in json.loads(x).items() if k != "wall_s"}) for x in lines]
+    assert len(a) == 8 and strip(a) == strip(b)
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_checkpoints_and_resume_continues_exactly(reference, tmp_path, sig, code):
+    out = tmp_path / "run"
+    p = start("train", "--out", str(out), "--total-env-steps", "1024", *TINY)
+    wait_for(lambda: len(checkpoints(out)) >= 1)
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=120)
+    if p.returncode == 0:
+        pytest.skip("the run finished before the signal landed")
+    assert p.returncode == code, err
+    assert "--resume" in err and "Traceback" not in err
+    code2, _, err2 = maddpg("train", "--out", str(out), "--resume", "--total-env-steps", "1024", "--no-progress")
+    assert code2 == 0, err2
+    assert rows_without_wall(out / "metrics.jsonl") == rows_without_wall(reference / "a" / "metrics.jsonl")
+
+
+def test_sigkill_at_random_moments_loses_nothing(reference, tmp_path):
+    out = tmp_path / "run"
+    rng = random.Random(0)
+    p = start("train", "--out", str(out), "--total-env-steps", "1024", *TINY)
+    wait_for(lambda: len(checkpoints(out)) >= 1)
+    time.sleep(rng.uniform(0, 0.5))
+    p.kill()
+    p.wait()
+    for _ in range(4):  # kill the resumed run too, at random points, including mid-save
+        p = start("train", "--out", str(out), "--resume", "--total-env-steps", "1024", "--no-progress")
+        time.sleep(rng.uniform(2.0, 6.0))
+        if p.poll() is not None:
+            break
+        p.kill()
+        p.wait()
+        lines = (out / "metrics.jsonl").read_text().splitlines()
+        for line in lines[:-1]:
+            json.loads(line)  # only the last line can be torn, and resume drops it
+    code, _, err = maddpg("train", "--out", str(out), "--resume", "--total-env-steps", "1024", "--no-progress")
+    assert code == 0, err
+    assert rows_without_wall(out / "metrics.jsonl") == rows_without_wall(reference / "a" / "metrics.jsonl")
+
+
+def test_non_finite_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    code, _, err = maddpg("train", "--out", str(out), "--total-env-steps", "2048", "--critic-lr", "1e30",
+                          "--actor-lr", "1e30", "--huber-delta", "0", *TINY)
+    assert code == 3, err
+    assert "non-finite" in err and "env step" in err and "Traceback" not in err
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    last_good = checkpoints(out)[-1] * 8
+    assert all(r["env_steps"] <= last_good for r in rows)
+    code, out_text, err = maddpg("eval", str(out), "--episodes", "4")
+    assert code == 0, err  # the kept checkpoint loads
+
+
+def test_checkpoint_of_another_config_newer_format_or_truncated_is_refused(reference, tmp_path, capsys):
+    src = reference / "a"
+    step = checkpoints(src)[-1]
+
+    other = tmp_path / "other"
+    shutil.copytree(src, other)
+    cfg = json.loads((other / "config.json").read_text())
+    cfg["config"]["hidden_sizes"] = [32, 32]
+    (other / "config.json").write_text(json.dumps(cfg))
+    assert cli.main(["eval", str(other)]) == 2
+    assert "another config" in capsys.readouterr().err
+
+    newer = tmp_path / "newer"
+    shutil.copytree(src, newer)
+    meta = next((newer / "checkpoints" / str(step)).glob("meta/*"))
+    m = json.loads(meta.read_text())
+    m["format_version"] = 99
+    meta.write_text(json.dumps(m))
+    assert cli.main(["eval", str(newer)]) == 2
+    assert "format 99" in capsys.readouterr().err
+
+    cut = tmp_path / "cut"
+    shutil.copytree(src, cut)
+    files = [f for f in (cut / "checkpoints" / str(step) / "state").rglob("*") if f.is_file()]
+    for f in files:  # truncate every data file to half
+        data = f.read_bytes()
+        f.write_bytes(data[: len(data) // 2])
+    assert cli.main(["eval", str(cut)]) == 2
+    err = capsys.readouterr().err
+    assert "damaged" in err and len(err.strip().splitlines()) == 1
+
+
+FLAGS = ["--num-agents", "--num-envs", "--batch-size", "--buffer-size", "--updates-per-step", "--total-env-steps",
+         "--warmup-env-steps", "--hidden-sizes", "--seed", "--coupling", "--action-type", "--obs-mode", "--actor-lr",
+         "--critic-lr", "--gamma", "--tau", "--noise-std", "--gumbel-temperature", "--log-every", "--env",
+         "--huber-delta", "--actor-delay"]
+JUNK = st.one_of(st.integers(-10**12, 10**12).map(str), st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                 st.text(max_size=12), st.sampled_from(["", "0", "-1", "1e309", "nan", "64,64", "a,b", ",", "continuous"]))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cmd=st.sampled_from(["train", "sweep"]), pairs=st.lists(st.tuples(st.sampled_from(FLAGS), JUNK), max_size=4))
+def test_random_flags_never_give_a_traceback(cmd, pairs, monkeypatch, capsys):
+    """Either the flags are accepted (the run itself is replaced by a no-op here) or the
+    CLI exits 2 with one line naming the problem."""
+    from maddpg_jax import session
+
+    monkeypatch.setattr(session.Session, "run", lambda self: 0)
+    args = [cmd, "--out", "/nonexistent-dir/x"]
+    for flag, value in pairs:
+        args.append(f"{flag}={value}")
+    code = cli.main(args)
+    err = capsys.readouterr().err
+    assert code in (0, 2), (args, err)
+    if code == 2:
+        assert len(err.strip().splitlines()) == 1 and err.startswith("maddpg-jax: error: "), (args, err)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=st.one_of(st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
+                         st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                                      lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+                                      max_leaves=8).map(json.dumps)))
+def test_malformed_config_files_give_one_line(content, tmp_path_factory, capsys):
+    d = tmp_path_factory.mktemp("bad")
+    (d / "config.json").write_text(content)
+    for args in (["eval", str(d)], ["train", "--out", str(d), "--resume", "--no-progress"]):
+        assert cli.main(args) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and err.startswith("maddpg-jax: error: "), err
