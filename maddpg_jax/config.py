@@ -75,7 +75,7 @@ class Config:
     # Sweepable hyperparameters (defaults; a sweep passes arrays instead).
     actor_lr: float = 1e-3
     """actor Adam learning rate"""
-    critic_lr: float = 1e-3
+    critic_lr: float = 3e-3
     """critic Adam learning rate"""
     gamma: float = 0.99
     """discount factor, in (0, 1]"""
@@ -99,9 +99,9 @@ class Config:
     """layer norm after every hidden layer of the critic"""
     huber_delta: float = 1.0
     """Huber critic loss with this delta (0 = squared error)"""
-    grad_clip: float = 0.0
+    grad_clip: float = 1.0
     """clip gradients to this global norm (0 = off)"""
-    action_penalty: float = 0.0
+    action_penalty: float = 1.0
     """weight of mean(pre_tanh_action^2) in the actor loss, against saturation (continuous)"""
     reward_scale: float = 1.0
     """multiply rewards by this in the critic target (Q then scales with it)"""

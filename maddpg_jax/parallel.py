@@ -77,6 +77,7 @@ class MemberRunner:
         self.mesh = Mesh(np.array(self.devices), ("members",))
         self.sharding = NamedSharding(self.mesh, P("members"))
         self._spec = P("members")
+        self._compiled: dict = {}
         self.init = self._wrap(trainer.init)
 
     def _wrap(self, fn: Callable) -> Callable:
@@ -108,12 +109,16 @@ class MemberRunner:
 
     def run(self, state, hparams, num_iterations: int, learn: bool):
         """(state, metrics [members, num_iterations]) after ``num_iterations`` steps."""
+        compiled = self._compiled.get((num_iterations, learn))
+        if compiled is not None:
+            return compiled(state, hparams)
         return self._run(num_iterations, learn)(state, hparams)
 
     def compile(self, state, hparams, num_iterations: int, learn: bool) -> None:
-        """Compile ahead of time (so the caller can time compilation apart from running)."""
+        """Compile ahead of time (so the caller can time compilation apart from running);
+        :meth:`run` then uses this executable (jit's own cache would not see it)."""
         fn = self._run(num_iterations, learn)
-        fn.lower(state, hparams).compile()
+        self._compiled[(num_iterations, learn)] = fn.lower(state, hparams).compile()
 
 
 def fetch(tree: Any) -> Any:
