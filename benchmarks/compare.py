@@ -75,21 +75,24 @@ def torch_rate(e, b, u, seconds=8.0):
 
 
 def memory_probe(which: str) -> None:
-    """Child process: one (1024, 1024, 1) throughput run; the parent reads its peak RSS."""
+    """Child process: one (1024, 1024, 1) throughput run, then print its own peak RSS.
+
+    VmHWM from /proc/self/status, not ru_maxrss: ru_maxrss survives exec, so a child
+    would report the (larger) parent's peak from before it started.
+    """
     if which == "ours":
         ours_rate(1024, 1024, 1, seconds=3)
     else:
         torch_rate(1024, 1024, 1, seconds=5)
+    hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM"))
+    print(f"VmHWM_KiB={int(hwm.split()[1])}")
 
 
 def peak_rss_mib(which: str) -> float:
-    """Peak RSS of one child process (os.wait4 gives that child's own rusage)."""
-    p = subprocess.Popen([sys.executable, __file__, "--memory-probe", which], cwd=ROOT)
-    _, status, usage = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
-    if p.returncode:
-        raise RuntimeError(f"memory probe {which} failed with {p.returncode}")
-    return usage.ru_maxrss / 1024  # KiB on Linux
+    """Peak RSS of a fresh child process that runs the probe."""
+    out = subprocess.run([sys.executable, __file__, "--memory-probe", which], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    return int(out.split("VmHWM_KiB=")[1].split()[0]) / 1024
 
 
 def solve_curves(seconds: float):
@@ -119,9 +122,14 @@ def main():
     ap.add_argument("--solve-seconds", type=float, default=180.0, help="wall budget per baseline seed")
     ap.add_argument("--memory-probe", choices=["ours", "torch"], help=argparse.SUPPRESS)
     ap.add_argument("--skip-solve", action="store_true", help="throughput, memory and scaling only")
+    ap.add_argument("--memory-only", action="store_true", help="only the peak-memory line")
     args = ap.parse_args()
     if args.memory_probe:
         return memory_probe(args.memory_probe)
+    if args.memory_only:
+        print(f"Peak resident memory at (1024, 1024, 1): maddpg-jax {peak_rss_mib('ours'):,.0f} MiB, "
+              f"PyTorch {peak_rss_mib('torch'):,.0f} MiB")
+        return None
 
     import jax
     import matplotlib

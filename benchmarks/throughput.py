@@ -9,7 +9,9 @@ project's default stabilisers (twin critics, layer norm, Huber). Each figure is 
 of 3 timed chunks after a compile+warm-up chunk. The update's achieved GFLOP/s uses XLA's
 own flop count of the compiled update, beside a 2048x2048 matmul on the same device.
 
-CPU: one device per core (XLA_FLAGS respected). A single run uses one device's program.
+CPU: one device per core (XLA_FLAGS respected); a single run is data-parallel over them
+(envs, buffer and batch split, gradients averaged) when E and B divide. The update-only
+rows and the matmul run on one device.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from maddpg_jax.parallel import configure_host_devices  # noqa: E402
+
+configure_host_devices()
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -42,19 +47,21 @@ def best(fn, repeats=3):
 
 
 def env_steps_per_s(config: Config, iterations: int):
-    tr = make_trainer(config)
-    hp = config.hparams()
-    state = jax.jit(tr.init)(jax.random.key(0), hp)
+    """One run on the whole machine: data-parallel over all devices when E, B divide."""
+    from maddpg_jax.session import build, member_hparams, member_keys
+
+    trainer, runner, placed = build(config, [{"seed": 0}])
+    hp, keys = runner.place(member_hparams(config, placed)), runner.place(member_keys(placed))
+    state = runner.init(keys, hp)
     # Fill enough of the buffer to sample from, without timing it.
-    state, _ = tr.run(state, hp, max(1, config.batch_size // config.num_envs + 1), False)
+    state, _ = runner.run(state, hp, max(1, config.batch_size // config.num_envs + 1), False)
     t0 = time.perf_counter()
-    lowered = tr.run.lower(state, hp, iterations, True)
-    compiled = lowered.compile()
+    runner.compile(state, hp, iterations, True)
     compile_s = time.perf_counter() - t0
-    state2, _ = compiled(state, hp)  # warm-up
-    jax.block_until_ready(state2)
-    dt = best(lambda: compiled(state, hp)[1]["mean_return"])
-    return config.num_envs * iterations / dt, config.updates_per_step * iterations / dt, compile_s
+    jax.block_until_ready(runner.run(state, hp, iterations, True))  # warm-up
+    dt = best(lambda: runner.run(state, hp, iterations, True)[1]["mean_return"])
+    return (config.num_envs * iterations / dt, config.updates_per_step * iterations / dt, compile_s,
+            len(runner.devices))
 
 
 def update_rate(config: Config, rounds: int):
@@ -98,14 +105,14 @@ def main():
     dev = jax.devices()[0]
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__}, "
           f"{len(jax.devices())} x {dev.device_kind}; {'plain MADDPG' if args.plain else 'default stabilisers'}\n")
-    print("| (E, B, U) | env steps/s with learning | update rounds/s | compile s |")
-    print("|---|---:|---:|---:|")
+    print("| (E, B, U) | devices | env steps/s with learning | update rounds/s | compile s |")
+    print("|---|---:|---:|---:|---:|")
     for e, b, u in ROWS:
         c = Config(num_envs=e, batch_size=b, updates_per_step=u, buffer_size=100_000,
                    total_env_steps=10**6, warmup_env_steps=0, **base)
-        sps, ups, comp = env_steps_per_s(c, max(20, args.iterations // max(1, e // 64)))
-        print(f"| ({e}, {b}, {u}) | {sps:,.0f} | {ups:,.0f} | {comp:.1f} |", flush=True)
-    print("\n| update at batch B | update rounds/s (both agents) | achieved GFLOP/s |")
+        sps, ups, comp, ndev = env_steps_per_s(c, max(20, args.iterations // max(1, e // 64)))
+        print(f"| ({e}, {b}, {u}) | {ndev} | {sps:,.0f} | {ups:,.0f} | {comp:.1f} |", flush=True)
+    print("\n| update at batch B (one device) | update rounds/s (both agents) | achieved GFLOP/s |")
     print("|---|---:|---:|")
     for b in (256, 1024):
         c = Config(batch_size=b, buffer_size=100_000, warmup_env_steps=0, **base)

@@ -109,8 +109,9 @@ class Config:
     """divide network inputs by the env's typical observation magnitudes (env.obs_scale)"""
     final_layer_init: float = 3e-3
     """last layer weights and biases ~ U(-x, x) (0 = flax default)"""
-    data_parallel: bool = True
-    """a single run spreads its envs, buffer and batch over all devices (gradients averaged)"""
+    data_parallel: bool = False
+    """spread a single run's envs, buffer and batch over all devices, averaging gradients
+    (for several GPUs; on a CPU the per-update synchronisation costs more than it saves)"""
     log_every: int = 2048
     """env steps between logged metrics rows (rounded up to whole vectorised steps)"""
 

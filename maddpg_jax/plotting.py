@@ -11,21 +11,31 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def plot_curves(series: dict[str, tuple[list, list]], path: Path | str, title: str = "",
-                solved: float | None = 475.0) -> None:
-    """One line per name: ``{name: (env_steps, mean_return)}`` -> PNG at ``path`` (atomic)."""
+                solved: float | None = 475.0, groups: dict[str, str] | None = None) -> None:
+    """One line per name: ``{name: (env_steps, mean_return)}`` -> PNG at ``path`` (atomic).
+
+    ``groups`` (name -> group label) draws each group in one colour with one legend entry.
+    """
     import os
     import tempfile
 
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    colours: dict[str, str] = {}
     for name, (x, y) in series.items():
-        ax.plot(x, y, label=name, lw=1.4)
+        if groups:
+            g = groups[name]
+            first = g not in colours
+            colours.setdefault(g, f"C{len(colours)}")
+            ax.plot(x, y, color=colours[g], label=g if first else None, lw=1.2, alpha=0.85)
+        else:
+            ax.plot(x, y, label=name, lw=1.4)
     if solved is not None:
         ax.axhline(solved, color="grey", ls="--", lw=0.8, label=f"solved ({solved:g})")
     ax.set_xlabel("env steps")
     ax.set_ylabel("mean return (last 100 episodes)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    if 0 < len(series) <= 12:
+    if groups or 0 < len(series) <= 12:
         ax.legend(fontsize=8)
     fig.tight_layout()
     path = Path(path)

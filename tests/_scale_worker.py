@@ -3,6 +3,7 @@
     python _scale_worker.py devices OUT            # 4 forced CPU devices, 4 members
     python _scale_worker.py alone OUT MEMBER       # 1 device, that member alone
     python _scale_worker.py dist OUT PID PORT      # one of 2 processes x 2 devices
+    python _scale_worker.py dp OUT                 # one data-parallel run over 2 devices
 """
 
 import json
@@ -10,7 +11,7 @@ import os
 import sys
 
 mode, out = sys.argv[1], sys.argv[2]
-count = {"devices": 4, "alone": 1, "dist": 2}[mode]
+count = {"devices": 4, "alone": 1, "dist": 2, "dp": 2}[mode]
 os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={count}"
 os.environ["JAX_PLATFORMS"] = "cpu"
 
@@ -27,12 +28,19 @@ from maddpg_jax.session import member_hparams, member_keys  # noqa: E402
 
 config = Config(num_envs=8, batch_size=32, buffer_size=2048, updates_per_step=1, total_env_steps=640,
                 warmup_env_steps=160, hidden_sizes=(16, 16))
-MEMBERS = [{"seed": 0, "actor_lr": 1e-3}, {"seed": 1, "actor_lr": 1e-3},
-           {"seed": 0, "actor_lr": 3e-2}, {"seed": 1, "actor_lr": 3e-2}]
+MEMBERS = [{"seed": 0, "critic_lr": 1e-3}, {"seed": 1, "critic_lr": 1e-3},
+           {"seed": 0, "critic_lr": 3e-2}, {"seed": 1, "critic_lr": 3e-2}]
 members = [MEMBERS[int(sys.argv[3])]] if mode == "alone" else MEMBERS
 
-trainer = make_trainer(config)
-runner = MemberRunner(trainer, len(members))
+if mode == "dp":
+    from maddpg_jax.session import build
+
+    config = config.replace(data_parallel=True)
+    trainer, runner, members = build(config, [{"seed": 0}])
+    assert runner.size == 2, runner.size
+else:
+    trainer = make_trainer(config)
+    runner = MemberRunner(trainer, len(members))
 hp = runner.place(member_hparams(config, members))
 state = runner.init(runner.place(member_keys(members)), hp)
 w, n = config.warmup_iterations, config.num_iterations
@@ -48,6 +56,12 @@ result = {
     "metrics": {k: np.concatenate([m1[k], m2[k]], axis=1)[: len(members)].tolist()
                 for k in ("mean_return", "critic_loss", "actor_loss")},
 }
+if mode == "dp":
+    host = fetch(state)
+    result["params_equal_across_devices"] = all(
+        np.array_equal(x[0], x[1]) for x in jax.tree.leaves(host.agents))
+    result["buffers_differ"] = not np.array_equal(host.buffer.data.obs[0], host.buffer.data.obs[1])
+    result["buffer_rows_per_device"] = int(host.buffer.size[0])
 if jax.process_index() == 0:
     with open(out, "w") as f:
         json.dump(result, f)
