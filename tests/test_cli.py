@@ -152,3 +152,14 @@ def test_every_config_field_is_a_flag_with_help():
                  "--actor-lr", "--critic-lr", "--gamma", "--tau", "--noise-std", "--gumbel-temperature"]:
         assert flag in help_text
     assert "(default: 64)" in help_text
+
+
+def test_sweep_too_big_for_memory_is_refused_before_compiling(tmp_path, capsys):
+    args = ["sweep", "--out", str(tmp_path / "s"), "--seeds", "4", "--buffer-size", "1000000", "--max-memory", "0.01"]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--max-memory" in err and "GiB" in err and "--buffer-size" in err
+    # 4 members x 1M transitions x (2 obs + 2 next obs x 4 + actions, rewards, flags) floats: ~0.36 GiB
+    need = float(err.split("about ")[1].split(" GiB")[0])
+    assert 0.3 < need < 0.5
+    assert not (tmp_path / "s" / "checkpoints").exists()

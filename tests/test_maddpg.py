@@ -226,3 +226,15 @@ def test_first_q_apply_is_the_first_critic_of_the_ensemble():
     q = c.apply(p, o, a)
     assert q.shape == (2, 5) and not np.allclose(q[0], q[1])
     np.testing.assert_allclose(c.first_q_apply(p, o, a), q[0], rtol=1e-5, atol=1e-6)
+
+
+def test_it_learns_well_above_a_random_policy():
+    """48k env steps (~10 s on 2 cores). A random policy on coupled 2-cart CartPole returns
+    ~21 (measured: the warm-up's 100-episode mean, 21.1-21.5 over 3 seeds); trained, the
+    same seeds reached 91-109. Assert > 3x the random return measured in the same run."""
+    c = Config(total_env_steps=48_000, warmup_env_steps=4096, buffer_size=48_000, hidden_sizes=(32, 32))
+    _, m = jax.jit(make_trainer(c).train)(jax.random.key(0), c.hparams())
+    r = np.asarray(m["mean_return"])
+    random_return = r[c.warmup_iterations - 1]
+    assert 15 < random_return < 30
+    assert r[-1] > 3 * random_return, (random_return, r[-1])
