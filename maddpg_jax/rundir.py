@@ -95,6 +95,12 @@ def data_to_keys(tree, like):
     return jax.tree.map(lambda x, l: jax.random.wrap_key_data(x) if _is_key(l) else x, tree, like)
 
 
+def has_checkpoint(run_dir: Path | str) -> bool:
+    """Whether ``run_dir`` holds a finished checkpoint (creates nothing)."""
+    path = Path(run_dir) / CHECKPOINTS
+    return path.is_dir() and Checkpoints(run_dir).latest_step() is not None
+
+
 class CheckpointError(ValueError):
     """A checkpoint that must not be loaded; the message says why."""
 

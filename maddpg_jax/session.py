@@ -106,6 +106,8 @@ class Session:
         from maddpg_jax.cli import UsageError
 
         c = self.config
+        if self.resume and not rundir.has_checkpoint(self.out):  # before any compile
+            raise UsageError(f"--resume: {self.out} has no checkpoint to resume from")
         trainer, runner, placed = build(c, self.members)
         hp = member_hparams(c, placed)
         keys = member_keys(placed)
@@ -333,10 +335,10 @@ def load_run(run_dir: Path):
         members = saved["members"]
     except (ValueError, KeyError, TypeError, ConfigError) as e:
         raise UsageError(f"run_dir: {path} is not a valid run config ({e})")
+    if not rundir.has_checkpoint(run_dir):
+        raise UsageError(f"run_dir: {run_dir} has no checkpoint")
     ckpt = rundir.Checkpoints(run_dir)
     step = ckpt.latest_step()
-    if step is None:
-        raise UsageError(f"run_dir: {run_dir} has no checkpoint")
     trainer, runner, placed = build(config, members)
     hp, keys = runner.place(member_hparams(config, placed)), runner.place(member_keys(placed))
     try:

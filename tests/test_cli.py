@@ -137,6 +137,9 @@ def test_eval_of_run_without_checkpoint(tmp_path, capsys):
     (d / "config.json").write_text(json.dumps({"config": {"num_envs": 8}, "members": [{"seed": 0}]}))
     assert cli.main(["eval", str(d)]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+    assert cli.main(["train", "--out", str(d), "--resume", "--no-progress"]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+    assert sorted(p.name for p in d.iterdir()) == ["config.json"]  # nothing created
 
 
 def test_bad_input_in_a_subprocess_prints_no_traceback():
