@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -97,7 +96,6 @@ def peak_rss_mib(which: str) -> float:
 
 def solve_curves(seconds: float):
     """Curves (wall_s, mean_return) of 3 seeds each."""
-    import jax
     import numpy as np
 
     from benchmarks.time_to_solve import run as ours_run

@@ -16,9 +16,7 @@ import inspect
 import itertools
 import json
 import math
-import signal
 import sys
-import time
 import typing
 from pathlib import Path
 

@@ -9,7 +9,7 @@ Shapes: ``B`` batch, ``A`` agents, ``O`` obs_dim, ``D`` act_dim, ``Q`` critics p
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from typing import Any, Callable
 
 import numpy as np
@@ -67,7 +66,6 @@ class MemberRunner:
     """
 
     def __init__(self, trainer, num_members: int, devices=None):
-        import jax
         from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
         self.trainer = trainer

@@ -319,6 +319,17 @@ class Session:
 # -- eval -------------------------------------------------------------------------------------
 
 
+def json_config(run_dir: Path) -> dict:
+    """The ``config`` dict of a run directory, or {} if it cannot be read."""
+    import json
+
+    try:
+        c = json.loads((Path(run_dir) / rundir.CONFIG).read_text())["config"]
+        return c if isinstance(c, dict) else {}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def load_run(run_dir: Path):
     """(config, members, trainer, runner, state) of the latest checkpoint in ``run_dir``."""
     import json
@@ -353,6 +364,8 @@ def load_run(run_dir: Path):
 def evaluate(run_dir: Path, episodes: int, member: int, seed: int, gif: str | None) -> int:
     from maddpg_jax.cli import UsageError
 
+    if gif and json_config(run_dir).get("env", "MultiCartPole-v0") != "MultiCartPole-v0":
+        raise UsageError("--gif: drawing is implemented for MultiCartPole-v0 runs only")
     config, members, trainer, state = load_run(run_dir)
     if not 0 <= member < len(members):
         raise UsageError(f"--member: must be in [0, {len(members) - 1}], got {member}")
@@ -399,7 +412,7 @@ def episode_returns(trainer, actor_params, episodes: int, key) -> np.ndarray:
 
 
 def rollout_states(trainer, actor_params, key) -> list:
-    """Cart states [A, 4] of one greedy episode, first to last, for drawing."""
+    """Cart states [A, 4] of one greedy MultiCartPole episode, first to last, for drawing."""
     env, p = trainer.env, trainer.env_params
     k_reset, k_run = jax.random.split(key)
     obs, s = env.reset(k_reset, p)
@@ -410,8 +423,7 @@ def rollout_states(trainer, actor_params, key) -> list:
             s, obs, alive = carry
             a = trainer.policy(actor_params, obs)
             obs, s2, r, term, trunc, info = env.step(k, s, a, p)
-            carts = info["final_observation"] if hasattr(s, "carts") else obs
-            return (s2, obs, alive & ~jnp.any(term | trunc)), (s.carts if hasattr(s, "carts") else obs, alive)
+            return (s2, obs, alive & ~jnp.any(term | trunc)), (s.carts, alive)
 
         return jax.lax.scan(body, (s, obs, jnp.bool_(True)), jax.random.split(k_run, _horizon(trainer)))[1]
 

@@ -8,7 +8,6 @@ vmapped over seeds and hyperparameters. :func:`make_trainer` exposes its pieces
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any, NamedTuple
 
 import jax

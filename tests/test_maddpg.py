@@ -1,6 +1,5 @@
 """The trainer: buffer, losses, update, loop invariants."""
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
