@@ -6,6 +6,8 @@ from pathlib import Path
 
 import matplotlib
 
+from maddpg_jax.rundir import publish
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -43,4 +45,4 @@ def plot_curves(series: dict[str, tuple[list, list]], path: Path | str, title: s
     os.close(fd)
     fig.savefig(tmp)
     plt.close(fig)
-    os.replace(tmp, path)
+    publish(tmp, path)

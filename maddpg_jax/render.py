@@ -8,6 +8,8 @@ from pathlib import Path
 
 import matplotlib
 
+from maddpg_jax.rundir import publish
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -63,7 +65,7 @@ def episode_gif(frames, env, params, path, fps: int = 25, every: int = 2) -> Non
     os.close(fd)
     try:
         anim.save(tmp, writer=PillowWriter(fps=fps))
-        os.replace(tmp, path)
+        publish(tmp, path)
     finally:
         plt.close(fig)
         if os.path.exists(tmp):

@@ -27,6 +27,18 @@ CURVE = "learning_curve.png"
 FORMAT_VERSION = 1
 
 
+def publish(tmp: str, path: Path | str) -> None:
+    """Give a finished temporary file the usual permissions and rename it into place.
+
+    ``mkstemp`` creates files readable by their owner only; results should be readable
+    like any other file the user writes (0666 less the umask).
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
 def atomic_write_text(path: Path | str, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,7 +48,7 @@ def atomic_write_text(path: Path | str, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

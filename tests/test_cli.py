@@ -166,3 +166,11 @@ def test_sweep_too_big_for_memory_is_refused_before_compiling(tmp_path, capsys):
     need = float(err.split("about ")[1].split(" GiB")[0])
     assert 0.3 < need < 0.5
     assert not (tmp_path / "s" / "checkpoints").exists()
+
+
+def test_run_files_are_readable_like_any_file_the_user_writes(runs):
+    straight, _, _ = runs
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("config.json", "metrics.jsonl", "learning_curve.png"):
+        assert (straight / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
