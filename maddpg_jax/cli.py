@@ -14,7 +14,6 @@ import ast
 import dataclasses
 import inspect
 import itertools
-import json
 import math
 import sys
 import typing
@@ -156,17 +155,16 @@ def _positive(name: str, value) -> None:
         raise UsageError(f"{_flag(name)}: must be an integer >= 1, got {value}")
 
 
-def _resumed_config(out: Path, given: dict) -> Config:
+def _resumed_config(out: Path, given: dict) -> tuple[Config, list[dict]]:
+    """The saved run's config (with a new --total-env-steps if given) and its members."""
     from maddpg_jax import rundir
 
-    path = out / rundir.CONFIG
-    if not path.exists():
-        raise UsageError(f"--resume: no run in {out} ({rundir.CONFIG} not found)")
     try:
-        saved = json.loads(path.read_text())
-        base = Config.from_dict(saved["config"])
-    except (ValueError, KeyError, TypeError) as e:
-        raise UsageError(f"--resume: {path} is not a valid run config ({e})")
+        base, members = rundir.read_run(out)
+    except rundir.NoRunError:
+        raise UsageError(f"--resume: no run in {out} ({rundir.CONFIG} not found)")
+    except ValueError as e:
+        raise UsageError(f"--resume: {e}")
     for name, value in given.items():
         if name in ("total_env_steps",):
             continue
@@ -174,8 +172,9 @@ def _resumed_config(out: Path, given: dict) -> Config:
         if value != old:
             raise UsageError(f"{_flag(name)}: cannot change on --resume (the run has {old!r}, got {value!r}); "
                              f"only --total-env-steps may change")
-    return _config({**base.to_dict(), "hidden_sizes": base.hidden_sizes,
-                    **({"total_env_steps": given["total_env_steps"]} if "total_env_steps" in given else {})})
+    config = _config({**base.to_dict(), "hidden_sizes": base.hidden_sizes,
+                      **({"total_env_steps": given["total_env_steps"]} if "total_env_steps" in given else {})})
+    return config, members
 
 
 # -- commands -----------------------------------------------------------------------------
@@ -199,7 +198,7 @@ def _distributed(args) -> None:
 def cmd_train(args) -> int:
     out = Path(args.out)
     given = _given(args)
-    config = _resumed_config(out, given) if args.resume else _config(given)
+    config = _resumed_config(out, given)[0] if args.resume else _config(given)
     if not args.resume and (out / "checkpoints").exists():
         raise UsageError(f"--out: {out} already holds a run; pass --resume to continue it or choose another --out")
     _distributed(args)
@@ -233,8 +232,7 @@ def cmd_sweep(args) -> int:
     # The config records the first value of each list; members carry their own.
     firsts = {k: v[0] for k, v in given.items() if k in HPARAM_NAMES}
     if args.resume:
-        config = _resumed_config(out, base)
-        members = json.loads((out / "config.json").read_text())["members"]
+        config, members = _resumed_config(out, base)
     else:
         config = _config({**base, **firsts})
         members = _grid(args, config)

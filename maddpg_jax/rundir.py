@@ -94,6 +94,33 @@ def truncate_metrics(path: Path | str, max_env_steps: int) -> None:
     atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
 
 
+class NoRunError(ValueError):
+    """The directory has no config.json."""
+
+
+def read_run(run_dir: Path | str):
+    """``(Config, members)`` from a run directory's config.json.
+
+    Raises :class:`NoRunError` when there is none, ``ValueError`` saying what is wrong when
+    it cannot be used (not JSON, unknown or bad fields, members not a list of seeds).
+    """
+    from maddpg_jax.config import Config
+
+    path = Path(run_dir) / CONFIG
+    if not path.exists():
+        raise NoRunError(f"{CONFIG} not found in {run_dir}")
+    try:
+        saved = json.loads(path.read_text())
+        config = Config.from_dict(saved["config"])
+        members = saved["members"]
+        if not (isinstance(members, list) and members and
+                all(isinstance(m, dict) and isinstance(m.get("seed"), int) for m in members)):
+            raise ValueError("members must be a non-empty list of objects with an integer seed")
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path} is not a valid run config ({e})") from None
+    return config, members
+
+
 def _is_key(x) -> bool:
     return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
 

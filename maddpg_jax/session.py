@@ -319,35 +319,27 @@ class Session:
 # -- eval -------------------------------------------------------------------------------------
 
 
-def json_config(run_dir: Path) -> dict:
-    """The ``config`` dict of a run directory, or {} if it cannot be read."""
-    import json
-
-    try:
-        c = json.loads((Path(run_dir) / rundir.CONFIG).read_text())["config"]
-        return c if isinstance(c, dict) else {}
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
 
 
-def load_run(run_dir: Path):
-    """(config, members, trainer, runner, state) of the latest checkpoint in ``run_dir``."""
-    import json
-
+def read_run_for(run_dir: Path):
+    """(config, members) of ``run_dir``, with one-line usage errors; compiles nothing."""
     from maddpg_jax.cli import UsageError
-    from maddpg_jax.config import ConfigError
 
-    path = run_dir / rundir.CONFIG
-    if not path.exists():
-        raise UsageError(f"run_dir: {run_dir} is not a run directory ({rundir.CONFIG} not found)")
     try:
-        saved = json.loads(path.read_text())
-        config = Config.from_dict(saved["config"])
-        members = saved["members"]
-    except (ValueError, KeyError, TypeError, ConfigError) as e:
-        raise UsageError(f"run_dir: {path} is not a valid run config ({e})")
+        config, members = rundir.read_run(run_dir)
+    except rundir.NoRunError:
+        raise UsageError(f"run_dir: {run_dir} is not a run directory ({rundir.CONFIG} not found)")
+    except ValueError as e:
+        raise UsageError(f"run_dir: {e}")
     if not rundir.has_checkpoint(run_dir):
         raise UsageError(f"run_dir: {run_dir} has no checkpoint")
+    return config, members
+
+
+def load_run(run_dir: Path, config: Config, members: list[dict]):
+    """(trainer, state) of the latest checkpoint in ``run_dir`` (see :func:`read_run_for`)."""
+    from maddpg_jax.cli import UsageError
+
     ckpt = rundir.Checkpoints(run_dir)
     step = ckpt.latest_step()
     trainer, runner, placed = build(config, members)
@@ -358,17 +350,18 @@ def load_run(run_dir: Path):
         raise UsageError(f"run_dir: {e} in {run_dir}; not loaded")
     finally:
         ckpt.close()
-    return config, members, trainer, state
+    return trainer, state
 
 
 def evaluate(run_dir: Path, episodes: int, member: int, seed: int, gif: str | None) -> int:
     from maddpg_jax.cli import UsageError
 
-    if gif and json_config(run_dir).get("env", "MultiCartPole-v0") != "MultiCartPole-v0":
+    config, members = read_run_for(run_dir)
+    if gif and config.env != "MultiCartPole-v0":
         raise UsageError("--gif: drawing is implemented for MultiCartPole-v0 runs only")
-    config, members, trainer, state = load_run(run_dir)
     if not 0 <= member < len(members):
         raise UsageError(f"--member: must be in [0, {len(members) - 1}], got {member}")
+    trainer, state = load_run(run_dir, config, members)
     actor = jax.tree.map(lambda x: x[member], state.agents.actor)
     returns = episode_returns(trainer, actor, episodes, jax.random.key(seed))
     print(f"{run_dir}: {episodes} episodes, no exploration noise: mean return {returns.mean():.1f} "

@@ -174,3 +174,13 @@ def test_run_files_are_readable_like_any_file_the_user_writes(runs):
     os.umask(umask)
     for name in ("config.json", "metrics.jsonl", "learning_curve.png"):
         assert (straight / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+
+
+def test_resume_of_a_config_without_members_is_one_line(tmp_path, capsys):
+    d = tmp_path / "nomembers"
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps({"config": {"num_envs": 8}}))
+    for cmd in ("train", "sweep"):
+        assert cli.main([cmd, "--out", str(d), "--resume", "--no-progress"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "members" in err, err

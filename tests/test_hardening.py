@@ -185,7 +185,8 @@ def test_random_flags_never_give_a_traceback(cmd, pairs, monkeypatch, capsys):
 def test_malformed_config_files_give_one_line(content, tmp_path_factory, capsys):
     d = tmp_path_factory.mktemp("bad")
     (d / "config.json").write_text(content)
-    for args in (["eval", str(d)], ["train", "--out", str(d), "--resume", "--no-progress"]):
+    for args in (["eval", str(d)], ["train", "--out", str(d), "--resume", "--no-progress"],
+                 ["sweep", "--out", str(d), "--resume", "--no-progress"]):
         assert cli.main(args) == 2
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and err.startswith("maddpg-jax: error: "), err
