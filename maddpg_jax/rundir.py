@@ -88,9 +88,11 @@ def append_jsonl(path: Path | str, rows: Iterable[dict]) -> None:
         os.fsync(f.fileno())
 
 
-def truncate_metrics(path: Path | str, max_env_steps: int) -> None:
-    """Keep only whole rows with ``env_steps <= max_env_steps`` (atomic rewrite)."""
-    rows = [r for r in read_jsonl(path) if r.get("env_steps", 0) <= max_env_steps]
+def truncate_metrics(path: Path | str, max_env_steps: int, every_env_steps: int = 1) -> None:
+    """Keep only whole rows with ``env_steps <= max_env_steps`` that fall on a multiple of
+    ``every_env_steps`` (atomic rewrite)."""
+    rows = [r for r in read_jsonl(path)
+            if r.get("env_steps", 0) <= max_env_steps and r.get("env_steps", 0) % every_env_steps == 0]
     atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
 
 

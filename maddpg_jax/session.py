@@ -24,6 +24,7 @@ from maddpg_jax.train import make_trainer
 
 SOLVED = 475.0
 LOGGED = ("mean_return", "critic_loss", "actor_loss", "q_mean", "episodes")
+WINDOW_LOSSES = ("critic_loss", "actor_loss", "q_mean")  # the order of metrics["window_losses"]
 
 
 class Interrupted(Exception):
@@ -133,11 +134,14 @@ class Session:
             except rundir.CheckpointError as e:
                 raise UsageError(f"--resume: {e} in {self.out}; not loaded")
             start_iter, wall0 = int(meta["iteration"]), float(meta["wall_s"])
-            if self.primary:
-                rundir.truncate_metrics(self.out / rundir.METRICS, start_iter * c.num_envs)
             if start_iter >= c.num_iterations:
                 print(f"{self.out} is already at {start_iter * c.num_envs} env steps; nothing to do")
                 return 0
+            if self.primary:
+                # Keep the rows an uninterrupted run would have: up to the checkpoint, and not
+                # the previous run's closing row when it fell between log intervals.
+                rundir.truncate_metrics(self.out / rundir.METRICS, start_iter * c.num_envs,
+                                        every_env_steps=c.log_interval * c.num_envs)
         elif self.primary:
             rundir.write_json(self.out / rundir.CONFIG, {"config": c.to_dict(), "members": self.members})
             rundir.atomic_write_text(self.out / rundir.METRICS, "")
@@ -214,16 +218,15 @@ class Session:
             i = it0 + j + 1  # iterations done after this one
             if i % k and i != c.num_iterations:
                 continue
-            lo = max(0, j + 1 - k)
             for mi in range(len(self.members)):
                 row = {"env_steps": i * c.num_envs,
                        "wall_s": round(wall_start + (wall_end - wall_start) * (j + 1) / n, 3)}
                 if self.sweep:
                     row["member"] = mi
-                for key in LOGGED:
-                    v = m[key][mi, lo: j + 1] if key in ("critic_loss", "actor_loss", "q_mean") else m[key][mi, j]
-                    with np.errstate(all="ignore"):
-                        v = np.nanmean(v) if np.ndim(v) and not np.all(np.isnan(v)) else (np.nan if np.ndim(v) else v)
+                row["mean_return"] = rundir.to_python(m["mean_return"][mi, j])
+                row["episodes"] = rundir.to_python(m["episodes"][mi, j])
+                # Losses: means over the interval, accumulated on the device (see TrainState).
+                for key, v in zip(WINDOW_LOSSES, m["window_losses"][mi, j]):
                     row[key] = rundir.to_python(v)
                 rows.append(row)
         return rows

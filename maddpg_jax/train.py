@@ -54,6 +54,11 @@ class TrainState:
     key: jax.Array
     iteration: jax.Array  # [] int32 vectorised env steps taken
     updates: jax.Array  # [] int32 update rounds done
+    # Losses (critic, actor, q) summed over the learning iterations since the last log
+    # boundary (every config.log_interval iterations). Kept in the state, not on the host,
+    # so a logged mean is the same however the run was chunked, stopped and resumed.
+    loss_sum: jax.Array  # [3] float32
+    loss_count: jax.Array  # [] int32
 
 
 class Trainer(NamedTuple):
@@ -235,7 +240,8 @@ def make_trainer(config: Config, env=None, env_params=None, data_axis: str | Non
             episodes=jnp.zeros((), jnp.int32),
         )
         return TrainState(agents, rb.init(example, capacity), env_state, obs, stats,
-                          k_loop, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+                          k_loop, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32),
+                          jnp.zeros((3,), jnp.float32), jnp.zeros((), jnp.int32))
 
     def record_episodes(stats: EpisodeStats, reward, done) -> EpisodeStats:
         """Add this step's reward; push finished episodes' returns into the 100-ring.
@@ -286,7 +292,13 @@ def make_trainer(config: Config, env=None, env_params=None, data_axis: str | Non
             losses = (jnp.float32(jnp.nan),) * 3
         done = jnp.any(terminated | truncated, axis=-1)
         stats = record_episodes(state.stats, reward, done)
-        new = TrainState(agents, buffer, env_state, obs, stats, key, state.iteration + 1, updates)
+        loss_sum, loss_count = state.loss_sum, state.loss_count
+        if learn:
+            loss_sum, loss_count = loss_sum + jnp.stack(losses), loss_count + 1
+        window_losses = jnp.where(loss_count > 0, loss_sum / jnp.maximum(loss_count, 1), jnp.nan)
+        boundary = (state.iteration + 1) % c.log_interval == 0
+        new = TrainState(agents, buffer, env_state, obs, stats, key, state.iteration + 1, updates,
+                         jnp.where(boundary, 0.0, loss_sum), jnp.where(boundary, 0, loss_count))
         n = jnp.minimum(stats.episodes, RETURN_WINDOW)
         # With data parallelism: the last 100 episodes of every device's envs, pooled.
         n, total = psum(n), psum(stats.window.sum())
@@ -298,6 +310,8 @@ def make_trainer(config: Config, env=None, env_params=None, data_axis: str | Non
             "critic_loss": losses[0],
             "actor_loss": losses[1],
             "q_mean": losses[2],
+            # [3] mean (critic, actor, q) over learning iterations since the last log boundary
+            "window_losses": window_losses,
         }
         if learn:
             finite = jnp.isfinite(jnp.stack(losses))

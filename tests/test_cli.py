@@ -39,11 +39,17 @@ def runs(tmp_path_factory):
     maddpg("train", "--out", str(straight), "--total-env-steps", "1024", *TINY)
     maddpg("train", "--out", str(resumed), "--total-env-steps", "512", *TINY)
     out = maddpg("train", "--out", str(resumed), "--resume", "--total-env-steps", "1024", "--no-progress")
-    return straight, resumed, out
+    # Stopped between log rows (576 = 72 iterations, rows every 16), so chunked differently
+    # and with a closing row that an uninterrupted run does not have.
+    odd = base / "odd"
+    maddpg("train", "--out", str(odd), "--total-env-steps", "576", *TINY)
+    assert rows(odd / "metrics.jsonl")[-1]["env_steps"] == 576
+    maddpg("train", "--out", str(odd), "--resume", "--total-env-steps", "1024", "--no-progress")
+    return straight, resumed, out, odd
 
 
 def test_train_writes_the_run_directory(runs):
-    straight, _, _ = runs
+    straight = runs[0]
     config = json.loads((straight / "config.json").read_text())
     assert config["config"]["num_envs"] == 8 and config["config"]["hidden_sizes"] == [16, 16]
     rs = rows(straight / "metrics.jsonl")
@@ -58,13 +64,14 @@ def test_train_writes_the_run_directory(runs):
 
 
 def test_resume_gives_the_same_metrics_as_one_run(runs):
-    straight, resumed, out = runs
+    straight, resumed, out, odd = runs
     assert without_wall(rows(resumed / "metrics.jsonl")) == without_wall(rows(straight / "metrics.jsonl"))
+    assert without_wall(rows(odd / "metrics.jsonl")) == without_wall(rows(straight / "metrics.jsonl"))
     assert "run directory" in out.stdout
 
 
 def test_eval_and_gif(runs, tmp_path):
-    straight, _, _ = runs
+    straight = runs[0]
     gif = tmp_path / "episode.gif"
     out = maddpg("eval", str(straight), "--episodes", "8", "--gif", str(gif)).stdout
     assert "mean return" in out
@@ -75,7 +82,7 @@ def test_eval_and_gif(runs, tmp_path):
 
 
 def test_plot_several_runs(runs, tmp_path):
-    straight, resumed, _ = runs
+    straight, resumed = runs[:2]
     png = tmp_path / "both.png"
     maddpg("plot", str(straight), str(resumed), "--out", str(png))
     with Image.open(png) as im:
@@ -169,7 +176,7 @@ def test_sweep_too_big_for_memory_is_refused_before_compiling(tmp_path, capsys):
 
 
 def test_run_files_are_readable_like_any_file_the_user_writes(runs):
-    straight, _, _ = runs
+    straight = runs[0]
     umask = os.umask(0)
     os.umask(umask)
     for name in ("config.json", "metrics.jsonl", "learning_curve.png"):
