@@ -81,8 +81,17 @@ class MemberRunner:
     def _wrap(self, fn: Callable) -> Callable:
         import jax
 
-        return jax.jit(jax.shard_map(jax.vmap(fn), mesh=self.mesh, in_specs=self._spec,
-                                     out_specs=self._spec))
+        if self.size == len(self.devices):
+            # One member per device: squeeze the member axis rather than vmap over a size-1
+            # axis. Same values, but XLA:CPU (jaxlib 0.10) lowers the layer norm's backward
+            # reductions with a size-1 batch axis to library fusions that took 1.6x the
+            # whole iteration of the unbatched program (5.4 against 3.4 ms at the defaults).
+            def local(*args):
+                out = fn(*jax.tree.map(lambda x: x[0], args))
+                return jax.tree.map(lambda x: x[None], out)
+        else:
+            local = jax.vmap(fn)
+        return jax.jit(jax.shard_map(local, mesh=self.mesh, in_specs=self._spec, out_specs=self._spec))
 
     def place(self, tree: Any) -> Any:
         """Pad the member axis and shard it over the devices.
