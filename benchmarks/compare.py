@@ -33,7 +33,7 @@ configure_host_devices()
 
 ROWS = [(1, 256, 1), (16, 256, 1), (64, 256, 2), (1024, 1024, 1)]
 PLAIN = dict(twin_critics=False, target_noise=0.0, critic_layer_norm=False, huber_delta=0.0, final_layer_init=0.0,
-             gamma=0.95, tau=0.01, actor_lr=1e-3, critic_lr=1e-3, noise_std=0.1)
+             gamma=0.95, tau=0.01, actor_lr=1e-3, critic_lr=1e-3, noise_std=0.1, lr_decay="none")
 TORCH_PLAIN = dict(gamma=0.95, tau=0.01, lr_actor=1e-3, lr_critic=1e-3, noise_std=0.1)
 
 

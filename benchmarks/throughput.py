@@ -34,7 +34,7 @@ from maddpg_jax import Config, make_trainer  # noqa: E402
 
 ROWS = [(16, 256, 1), (64, 256, 2), (1024, 1024, 1)]
 PLAIN = dict(twin_critics=False, target_noise=0.0, critic_layer_norm=False, huber_delta=0.0,
-             final_layer_init=0.0, gamma=0.95, tau=0.01)
+             final_layer_init=0.0, gamma=0.95, tau=0.01, lr_decay="none")
 
 
 def best(fn, repeats=3):

@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
 # two 64-unit layers; the env's own 25-step episodes), applied unless a flag overrides them.
 MPE_DEFAULTS = dict(gamma=0.95, actor_lr=1e-2, critic_lr=1e-2, batch_size=1024, tau=0.01, num_envs=64,
                     updates_per_step=4, total_env_steps=1_000_000, buffer_size=1_000_000, warmup_env_steps=10_240,
-                    action_penalty=0.0)
+                    action_penalty=0.0, lr_decay="none")
 
 
 def _given(args) -> dict:

@@ -103,6 +103,8 @@ class Config:
     """clip gradients to this global norm (0 = off)"""
     action_penalty: float = 1.0
     """weight of mean(pre_tanh_action^2) in the actor loss, against saturation (continuous)"""
+    lr_decay: str = "linear"
+    """learning-rate schedule: 'linear' anneals both rates to 0 at total_env_steps, 'none' keeps them"""
     reward_scale: float = 1.0
     """multiply rewards by this in the critic target (Q then scales with it)"""
     scale_obs: bool = False
@@ -217,6 +219,8 @@ def validate(c: Config) -> None:
             raise ConfigError(name, f"must be a finite number >= 0, got {v!r}")
     if c.action_type not in ("continuous", "discrete"):
         raise ConfigError("action_type", f"must be 'continuous' or 'discrete', got {c.action_type!r}")
+    if c.lr_decay not in ("linear", "none"):
+        raise ConfigError("lr_decay", f"must be 'linear' or 'none', got {c.lr_decay!r}")
     if c.obs_mode not in ("local", "global"):
         raise ConfigError("obs_mode", f"must be 'local' or 'global', got {c.obs_mode!r}")
     if not isinstance(c.env, str) or not (c.env == "MultiCartPole-v0" or c.env.startswith("jaxmarl:")):

@@ -1,7 +1,8 @@
 """Run many sweep members (seeds x hyperparameters) as one program across devices.
 
 Members are independent, so they are split over a 1-D ``Mesh`` of devices with
-``shard_map`` (each device vmaps over its own members, no communication). Plain
+``shard_map`` (each device runs its own members, no communication: vmapped on an
+accelerator, in small vmapped chunks on a CPU, see :func:`default_member_chunk`). Plain
 ``NamedSharding`` propagation through the vmapped scan was measured 1.6x *slower* than one
 device on a 2-core CPU (it inserted collectives), ``shard_map`` 1.6x faster.
 
@@ -56,6 +57,21 @@ def pad_members(tree: Any, size: int) -> Any:
     return jax.tree.map(pad, tree)
 
 
+def default_member_chunk(devices) -> int:
+    """Members vmapped together on one device, the rest looped over (see MemberRunner).
+
+    Accelerators: all of them (a GPU wants wide batches). CPU: one at a time when there are
+    several devices, 4 with one. Measured on a 2-core CPU at (E, B, U) = (16, 256, 1), 32
+    members: vmapping all 16 per device gave 12,164 env steps/s, looping one at a time
+    22,792; on one device, all vmapped 9,684 and chunks of 4 11,051 (one at a time 9,491).
+    Aggregate env steps/s fell as members were added when all were vmapped (activations of
+    every member in each batched op outgrow the 2 MiB L2) and stay flat when chunked.
+    """
+    if devices[0].platform != "cpu":
+        return 2**31 - 1
+    return 1 if len(devices) > 1 else 4
+
+
 class MemberRunner:
     """``init`` and ``run`` of a :class:`~maddpg_jax.train.Trainer` over a member axis.
 
@@ -63,15 +79,21 @@ class MemberRunner:
         trainer: from :func:`maddpg_jax.make_trainer`.
         num_members: members the caller cares about; padded to a multiple of the devices.
         devices: defaults to all of ``jax.devices()`` (at most ``num_members`` of them).
+        member_chunk: members vmapped together on a device, in a loop over its members
+            (``None``: :func:`default_member_chunk`). Changes speed, not results (beyond
+            float32 rounding).
     """
 
-    def __init__(self, trainer, num_members: int, devices=None):
+    def __init__(self, trainer, num_members: int, devices=None, member_chunk: int | None = None):
         from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
         self.trainer = trainer
         self.num_members = num_members
         self.devices = devices_for(num_members, devices)
         self.size = padded_size(num_members, len(self.devices))
+        if member_chunk is not None and (not isinstance(member_chunk, int) or member_chunk < 1):
+            raise ValueError(f"member_chunk must be an integer >= 1 or None (automatic), got {member_chunk!r}")
+        self.member_chunk = member_chunk or default_member_chunk(self.devices)
         self.mesh = Mesh(np.array(self.devices), ("members",))
         self.sharding = NamedSharding(self.mesh, P("members"))
         self._spec = P("members")
@@ -81,16 +103,22 @@ class MemberRunner:
     def _wrap(self, fn: Callable) -> Callable:
         import jax
 
-        if self.size == len(self.devices):
-            # One member per device: squeeze the member axis rather than vmap over a size-1
-            # axis. Same values, but XLA:CPU (jaxlib 0.10) lowers the layer norm's backward
-            # reductions with a size-1 batch axis to library fusions that took 1.6x the
-            # whole iteration of the unbatched program (5.4 against 3.4 ms at the defaults).
+        local_members, chunk = self.size // len(self.devices), self.member_chunk
+        if local_members == 1:
+            # Squeeze rather than vmap over a size-1 axis. Same values, but XLA:CPU (jaxlib
+            # 0.10) lowers the layer norm's backward reductions with a size-1 batch axis to
+            # library fusions that made the whole iteration 1.6x slower (5.4 against 3.4 ms
+            # at the defaults).
             def local(*args):
                 out = fn(*jax.tree.map(lambda x: x[0], args))
                 return jax.tree.map(lambda x: x[None], out)
-        else:
+        elif chunk >= local_members:
             local = jax.vmap(fn)
+        else:
+            # A loop over chunks of members, each chunk vmapped: results as vmap's, but the
+            # working set (activations of every member in a batched op) stays in cache.
+            def local(*args):
+                return jax.lax.map(lambda a: fn(*a), args, batch_size=chunk if chunk > 1 else None)
         return jax.jit(jax.shard_map(local, mesh=self.mesh, in_specs=self._spec, out_specs=self._spec))
 
     def place(self, tree: Any) -> Any:

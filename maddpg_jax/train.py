@@ -137,6 +137,18 @@ def make_trainer(config: Config, env=None, env_params=None, data_axis: str | Non
         adam = optax.adam(lr)
         return optax.chain(optax.clip_by_global_norm(c.grad_clip), adam) if c.grad_clip > 0 else adam
 
+    # Update rounds in the whole run (learning starts after the warm-up).
+    total_updates = max(1, (c.num_iterations - c.warmup_iterations) * c.updates_per_step)
+
+    def lr_factor(updates):
+        """Learning-rate multiplier after ``updates`` rounds: 1 -> 0 linearly over the run
+        with lr_decay='linear' (the seed-to-seed spread of the last 100k steps came from
+        late collapses; annealing both rates holds the solved policy), else 1. It scales
+        Adam's step, so the optimiser state is the same with either schedule."""
+        if c.lr_decay == "linear":
+            return jnp.maximum(0.0, 1.0 - updates.astype(jnp.float32) / total_updates)
+        return jnp.float32(1.0)
+
     # -- acting -----------------------------------------------------------------------------
 
     def env_actions(critic_input):
@@ -169,6 +181,7 @@ def make_trainer(config: Config, env=None, env_params=None, data_axis: str | Non
         """One update of every agent's critic, then (every actor_delay rounds) its actor and
         the targets, on one minibatch. Returns (agents, (critic_loss, actor_loss, q))."""
         k_sample, k_target, k_actor = jax.random.split(key, 3)
+        lr_scale = lr_factor(updates)
         batch = rb.sample(buffer, k_sample, batch_size)
         next_actions = target_actions(agents.target_actor, batch.next_obs, k_target)
 
@@ -177,7 +190,7 @@ def make_trainer(config: Config, env=None, env_params=None, data_axis: str | Non
             agents.critic, agents.target_critic, jnp.arange(a), batch, next_actions, hp.gamma
         )
         c_grads = pmean(c_grads)
-        c_updates, critic_opt = jax.vmap(optimizer(hp.critic_lr).update)(
+        c_updates, critic_opt = jax.vmap(optimizer(hp.critic_lr * lr_scale).update)(
             c_grads, agents.critic_opt, agents.critic
         )
         critic_params = optax.apply_updates(agents.critic, c_updates)
@@ -188,7 +201,7 @@ def make_trainer(config: Config, env=None, env_params=None, data_axis: str | Non
 
         (_, a_loss), a_grads = jax.value_and_grad(total_actor_loss, has_aux=True)(agents.actor)
         a_grads = pmean(a_grads)
-        a_updates, actor_opt = jax.vmap(optimizer(hp.actor_lr).update)(a_grads, agents.actor_opt, agents.actor)
+        a_updates, actor_opt = jax.vmap(optimizer(hp.actor_lr * lr_scale).update)(a_grads, agents.actor_opt, agents.actor)
         actor_params = optax.apply_updates(agents.actor, a_updates)
 
         new = AgentParams(

@@ -138,6 +138,35 @@ def test_targets_move_by_polyak_in_the_loop(tiny):
         np.testing.assert_allclose(tgt, c.tau * new + (1 - c.tau) * old, rtol=1e-5, atol=1e-7)
 
 
+def test_linear_lr_decay_scales_each_adam_step(tiny):
+    """The same update round from the same state, at 0, 1/2 and all of the run's rounds:
+    the critics' Adam step (new - old params) scales by 1, 1/2 and 0 with lr_decay='linear'
+    (the actors' step also sees the critic it just moved, so only its end point is exact)."""
+    c, tr, _, state, _ = tiny
+    assert c.lr_decay == "linear"
+    hp, key = c.hparams(), jax.random.key(3)
+    total = (c.num_iterations - c.warmup_iterations) * c.updates_per_step
+    update = jax.jit(tr.update)
+
+    def step(n, fn=update):
+        new, _ = fn(state.agents, state.buffer, jnp.int32(n), key, hp)
+        return [[np.asarray(a - b) for a, b in zip(jax.tree.leaves(getattr(new, part)),
+                                                   jax.tree.leaves(getattr(state.agents, part)))]
+                for part in ("critic", "actor")]
+
+    (c_full, a_full), (c_half, _), (c_none, a_none) = step(0), step(total // 2), step(total)
+    assert min(np.abs(d).max() for d in c_full + a_full) > 1e-6
+    for f, h, z in zip(c_full, c_half, c_none):
+        np.testing.assert_allclose(h, f * (1 - (total // 2) / total), rtol=1e-3, atol=1e-7)  # params ~1: ulps
+        np.testing.assert_array_equal(z, 0.0)
+    for z in a_none:
+        np.testing.assert_array_equal(z, 0.0)
+    # lr_decay='none': the full step at the end of the run too.
+    c_flat, a_flat = step(total, jax.jit(make_trainer(c.replace(lr_decay="none")).update))
+    for f, g in zip(c_full + a_full, c_flat + a_flat):
+        np.testing.assert_allclose(g, f, rtol=1e-5, atol=1e-7)
+
+
 # -- the loop ------------------------------------------------------------------------------
 
 
@@ -209,6 +238,7 @@ def test_discrete_and_plain_maddpg_run():
         ("hidden_sizes", (), "integers"),
         ("action_type", "box", "continuous"),
         ("env", "Pong", "MultiCartPole-v0"),
+        ("lr_decay", "cosine", "'linear' or 'none'"),
     ],
 )
 def test_bad_config_names_the_field(field, value, words):
