@@ -92,3 +92,26 @@ def test_one_run_data_parallel_over_two_devices(results):
     losses = np.array(dp["metrics"]["critic_loss"][0], dtype=float)
     assert np.isfinite(losses[-10:]).all()
     np.testing.assert_array_equal(dp["metrics"]["actor_loss"][0], dp["metrics"]["actor_loss"][1])
+
+
+def test_cli_sweep_across_two_processes(tmp_path):
+    """The CLI's --coordinator-address/--num-processes/--process-id: two local processes
+    (one CPU device each) train one 2-member sweep; process 0 writes the run directory."""
+    port, out = _free_port(), tmp_path / "sweep"
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1")
+    small = ["--num-envs", "8", "--batch-size", "32", "--buffer-size", "2048", "--total-env-steps", "800",
+             "--warmup-env-steps", "160", "--hidden-sizes", "16,16", "--log-every", "160", "--seeds", "2"]
+    procs = [subprocess.Popen([sys.executable, "-m", "maddpg_jax.cli", "sweep", *small, "--out", str(out),
+                               "--no-progress", "--coordinator-address", f"127.0.0.1:{port}",
+                               "--num-processes", "2", "--process-id", str(pid)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for pid in (0, 1)]
+    for p in procs:
+        finish(p)
+    summary = [json.loads(line) for line in (out / "summary.jsonl").read_text().splitlines()]
+    assert sorted(r["member"] for r in summary) == [0, 1]
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert {r["member"] for r in rows} == {0, 1}
+    assert max(r["env_steps"] for r in rows) == 800
+    finals = {r["member"]: r["final_mean_return"] for r in summary}
+    assert finals[0] != finals[1]  # two seeds, two different runs
