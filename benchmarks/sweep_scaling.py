@@ -1,7 +1,7 @@
 """Aggregate env steps/s of a sweep (members = seeds x hyperparameters) against its size,
 on one device and sharded over several.
 
-    python benchmarks/sweep_scaling.py [--members 1,8,32,128] [--devices 1,2]
+    python benchmarks/sweep_scaling.py [--members 1,8,32,128] [--devices 1,2] [--member-chunk K]
 
 (E, B, U) = (16, 256, 1), 2 agents, coupled continuous CartPole, default stabilisers. Each
 device count runs in its own process (XLA fixes the CPU device count at start-up; on a GPU
@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 
-def measure(members_list, iterations=40):
+def measure(members_list, iterations=40, member_chunk=None):
     import jax
     import jax.numpy as jnp
 
@@ -32,7 +32,7 @@ def measure(members_list, iterations=40):
     for m in members_list:
         c = Config(num_envs=16, batch_size=256, updates_per_step=1, buffer_size=8192, warmup_env_steps=0,
                    total_env_steps=10**9)
-        runner = MemberRunner(make_trainer(c), m)
+        runner = MemberRunner(make_trainer(c), m, member_chunk=member_chunk)
         keys = runner.place(jax.random.split(jax.random.key(0), m))
         hp = runner.place(jax.tree.map(lambda x: jnp.broadcast_to(x, (m,)), c.hparams()))
         state = runner.init(keys, hp)
@@ -55,15 +55,19 @@ def main():
     ap.add_argument("--devices", default="1,2", help="CPU device counts to compare")
     ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--member-chunk", type=int, default=None,
+                    help="members vmapped together per device (default: MemberRunner's choice; "
+                         "a large number vmaps them all, as before chunking)")
     args = ap.parse_args()
     members = [int(x) for x in args.members.split(",")]
     if args.child is not None:
-        print(json.dumps(measure(members)))
+        print(json.dumps(measure(members, member_chunk=args.member_chunk)))
         return
     results = {}
     for d in (int(x) for x in args.devices.split(",")):
         env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={d}")
-        out = subprocess.run([sys.executable, __file__, "--child", str(d), "--members", args.members], env=env,
+        chunk = ["--member-chunk", str(args.member_chunk)] if args.member_chunk else []
+        out = subprocess.run([sys.executable, __file__, "--child", str(d), "--members", args.members, *chunk], env=env,
                              check=True, capture_output=True, text=True).stdout
         results[d] = json.loads(out.strip().splitlines()[-1])
     devs = sorted(results)
