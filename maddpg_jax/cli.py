@@ -106,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-memory", type=float, default=None,
                    help="refuse to start if the estimated state exceeds this many GiB (default: device memory)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.add_argument("--member-chunk", type=int, default=None,
+                   help="members vmapped together on a device, the rest looped over; changes speed (and "
+                        "activation memory), not results (default: all on a GPU/TPU; on a CPU 1 with "
+                        "several devices, 4 with one)")
     for sp in (t, s):
         g = sp.add_argument_group("several processes / hosts (jax.distributed)")
         g.add_argument("--coordinator-address", default=None, help="HOST:PORT of process 0 (default: none)")
@@ -226,6 +230,7 @@ def _grid(args, config: Config) -> list[dict]:
 
 def cmd_sweep(args) -> int:
     _positive("seeds", args.seeds)
+    _positive("member_chunk", args.member_chunk)
     out = Path(args.out)
     given = _given(args)
     base = {k: v for k, v in given.items() if k not in HPARAM_NAMES}
@@ -242,7 +247,7 @@ def cmd_sweep(args) -> int:
     from maddpg_jax.session import Session
 
     session = Session(out, config, members=members, resume=args.resume, progress=not args.no_progress,
-                      max_memory_gib=args.max_memory)
+                      max_memory_gib=args.max_memory, member_chunk=args.member_chunk)
     return session.run()
 
 

@@ -72,22 +72,25 @@ def data_parallel_devices(config: Config, num_members: int) -> int:
     return d
 
 
-def build(config: Config, members: list[dict]):
-    """(trainer, runner, members as placed): members over devices, or one data-parallel run."""
+def build(config: Config, members: list[dict], member_chunk: int | None = None):
+    """(trainer, runner, members as placed): members over devices, or one data-parallel run.
+    ``member_chunk``: see :class:`~maddpg_jax.parallel.MemberRunner`."""
     shards = data_parallel_devices(config, len(members))
     if shards > 1:
         trainer = make_trainer(config, data_axis="members", data_shards=shards)
         return trainer, MemberRunner(trainer, shards), members * shards
     trainer = make_trainer(config)
-    return trainer, MemberRunner(trainer, len(members)), members
+    return trainer, MemberRunner(trainer, len(members), member_chunk=member_chunk), members
 
 
 class Session:
     def __init__(self, out: Path, config: Config, members: list[dict], resume: bool, progress: bool = True,
-                 tensorboard: bool = False, max_memory_gib: float | None = None):
+                 tensorboard: bool = False, max_memory_gib: float | None = None,
+                 member_chunk: int | None = None):
         self.out, self.config, self.members = Path(out), config, members
         self.resume, self.progress, self.tensorboard = resume, progress, tensorboard
         self.max_memory_gib = max_memory_gib
+        self.member_chunk = member_chunk
         self.sweep = len(members) > 1 or "actor_lr" in members[0]
         self._signal = None
         # In a multi-process job every process computes; process 0 alone writes files
@@ -109,7 +112,7 @@ class Session:
         c = self.config
         if self.resume and not rundir.has_checkpoint(self.out):  # before any compile
             raise UsageError(f"--resume: {self.out} has no checkpoint to resume from")
-        trainer, runner, placed = build(c, self.members)
+        trainer, runner, placed = build(c, self.members, self.member_chunk)
         hp = member_hparams(c, placed)
         keys = member_keys(placed)
         need = estimate_state_bytes(MemberRunner(make_trainer(c), len(self.members)),

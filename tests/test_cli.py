@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -109,6 +110,16 @@ def test_sweep_grid_summary(tmp_path):
     # Members with the same seed and hparams would be identical; different lrs are not.
     by = {m: [r["actor_loss"] for r in rs if r["member"] == m] for m in range(4)}
     assert by[0] != by[2]
+    # --member-chunk changes how members are batched (here: all of a device's members vmapped
+    # instead of looped one at a time), not what they compute: float32 rounding aside.
+    vm = tmp_path / "vmapped"
+    maddpg("sweep", "--out", str(vm), "--seeds", "2", "--actor-lr", "1e-3,3e-4", "--total-env-steps", "512",
+           "--member-chunk", "4", *TINY)
+    rv = rows(vm / "metrics.jsonl")
+    assert [(r["member"], r["env_steps"]) for r in rv] == [(r["member"], r["env_steps"]) for r in rs]
+    for k in ("mean_return", "critic_loss", "actor_loss", "q_mean"):
+        np.testing.assert_allclose(np.array([r[k] for r in rv], dtype=float),  # None (warm-up) -> nan
+                                   np.array([r[k] for r in rs], dtype=float), rtol=1e-3, atol=1e-5, err_msg=k)
 
 
 @pytest.mark.parametrize(
@@ -130,6 +141,7 @@ def test_sweep_grid_summary(tmp_path):
         (["sweep", "--actor-lr", "1e-3,,3e-4"], ["--actor-lr", "comma-separated"]),
         (["sweep", "--gamma", "0.9,2"], ["--gamma", "(0, 1]"]),
         (["sweep", "--seeds", "0"], ["--seeds", ">= 1"]),
+        (["sweep", "--member-chunk", "0"], ["--member-chunk", ">= 1"]),
         (["eval", "/nonexistent/run"], ["run_dir", "not a run directory"]),
         (["eval", "somewhere", "--episodes", "0"], ["--episodes", ">= 1"]),
         (["train", "--resume", "--out", "/nonexistent/run"], ["--resume", "no run"]),
