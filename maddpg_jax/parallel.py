@@ -108,7 +108,7 @@ class MemberRunner:
             # Squeeze rather than vmap over a size-1 axis. Same values, but XLA:CPU (jaxlib
             # 0.10) lowers the layer norm's backward reductions with a size-1 batch axis to
             # library fusions that made the whole iteration 1.6x slower (5.4 against 3.4 ms
-            # at the defaults).
+            # at the default E64 B128 U4; 2.52 against 1.64 ms at E16 B256 U1).
             def local(*args):
                 out = fn(*jax.tree.map(lambda x: x[0], args))
                 return jax.tree.map(lambda x: x[None], out)
