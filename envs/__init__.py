@@ -1,20 +1,30 @@
-"""Pure-JAX multi-agent environments.
+"""Pure-JAX multi-agent environments behind one contract and registry.
 
-``envs.make(name, **kwargs) -> (env, params)``; see ``MultiCartPole`` for the contract.
+``envs.make(name, **env_kwargs) -> (env, params)``; ``envs.names()`` lists what is
+registered; ``envs.register(...)`` adds an env. The contract (shapes, auto-reset,
+``final_observation``, termination against truncation) is :class:`envs.base.Environment`'s
+docstring.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
-from envs.multi_cartpole import ACTION_TYPES, OBS_MODES, EnvParams, EnvState, MultiCartPole
+from envs.base import ACTION_TYPES, Environment
+from envs.multi_cartpole import OBS_MODES, EnvParams, EnvState, MultiCartPole
+from envs.registry import EnvArg, EnvArgError, EnvEntry, entry, make, names, register
 from envs.spaces import Box, Discrete
 from envs.vec_env import VecEnv
 
 __all__ = [
     "make",
-    "registered_envs",
+    "names",
+    "entry",
+    "register",
+    "EnvArg",
+    "EnvArgError",
+    "EnvEntry",
+    "Environment",
     "MultiCartPole",
     "EnvParams",
     "EnvState",
@@ -25,53 +35,44 @@ __all__ = [
     "OBS_MODES",
 ]
 
-registered_envs = ("MultiCartPole-v0",)
-_STATIC = ("num_agents", "action_type", "obs_mode")
+
+def _make_multi_cartpole(num_agents, action_type, obs_mode, **params):
+    return MultiCartPole(num_agents, action_type, obs_mode), EnvParams(**params)
 
 
-def _make_multi_cartpole(**kwargs):
-    static = {k: kwargs.pop(k) for k in _STATIC if k in kwargs}
-    fields = {f.name for f in dataclasses.fields(EnvParams)}
-    unknown = sorted(set(kwargs) - fields)
-    if unknown:
-        raise ValueError(
-            f"unknown argument(s) {unknown} for MultiCartPole-v0; allowed: "
-            f"{sorted(set(_STATIC) | fields)}"
-        )
-    coupling = kwargs.get("coupling", 1.0)
-    if not _is_number(coupling) or not math.isfinite(coupling) or coupling < 0:
-        raise ValueError(f"coupling must be a finite number >= 0, got {coupling!r}")
-    max_steps = kwargs.get("max_steps", 500)
-    if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
-        raise ValueError(f"max_steps (episode length) must be an integer >= 1, got {max_steps!r}")
-    env = MultiCartPole(**static)
-    return env, EnvParams(**kwargs)
+def _render_cartpole(states, env, params, path):
+    from envs.render_cartpole import episode_gif
+
+    episode_gif(states, env, params, path)
 
 
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+def _nonnegative(v):
+    return None if v >= 0 else "must be >= 0"
 
 
-def make(name: str, **kwargs):
-    """Build an environment and its default parameters.
+def _positive(v):
+    return None if v >= 1 else "must be >= 1"
 
-    Args:
-        name: a registered name (``envs.registered_envs``), or ``"jaxmarl:NAME"``.
-        **kwargs: static options (``num_agents``, ``action_type``, ``obs_mode``) and any
-            :class:`EnvParams` field (``coupling``, ``max_steps``, ...).
 
-    Returns:
-        ``(env, params)``.
+register(
+    "MultiCartPole-v0",
+    _make_multi_cartpole,
+    args=(
+        EnvArg("num_agents", 2, int, "number of carts / agents", check=_positive),
+        EnvArg("coupling", 1.0, float, "spring stiffness k between neighbouring carts [N/m]", check=_nonnegative),
+        EnvArg("action_type", "continuous", str, "continuous (a in [-1, 1]) or discrete ({0, 1}) actions",
+               choices=ACTION_TYPES),
+        EnvArg("obs_mode", "local", str, "local: each agent sees its own cart; global: every agent sees all carts",
+               choices=OBS_MODES),
+        EnvArg("max_steps", 500, int, "episode length before truncation [steps]", check=_positive),
+        EnvArg("gravity", 9.8, float, "[m/s^2]", check=_nonnegative),
+        EnvArg("force_mag", 10.0, float, "push of a full action [N]", check=_nonnegative),
+        EnvArg("x_threshold", 2.4, float, "track limit [m]", check=_nonnegative),
+        EnvArg("theta_threshold", 12 * 2 * math.pi / 360, float, "pole limit [rad]", check=_nonnegative),
+    ),
+    solved_return=475.0,
+    renderer=_render_cartpole,
+    description="carts on parallel tracks joined by springs, one agent per cart (k=0: CartPole-v1)",
+)
 
-    Raises:
-        ValueError: unknown name, or a bad option (naming it and what is allowed).
-    """
-    if name == "MultiCartPole-v0":
-        return _make_multi_cartpole(**kwargs)
-    if isinstance(name, str) and name.startswith("jaxmarl:"):
-        from envs.jaxmarl_adapter import make_jaxmarl
-
-        return make_jaxmarl(name[len("jaxmarl:"):], **kwargs)
-    raise ValueError(
-        f"unknown environment {name!r}; known: {list(registered_envs)} or 'jaxmarl:NAME'"
-    )
+import envs.jaxmarl_adapter  # noqa: E402,F401  (registers jaxmarl:MPE_*; imports JaxMARL only when made)

@@ -1,21 +1,26 @@
-"""JaxMARL environments behind this project's contract (``envs.make("jaxmarl:NAME")``).
+"""JaxMARL's MPE scenarios behind this project's contract, registered as ``jaxmarl:NAME``.
 
-What the adapter changes (see ../shared/design.md, "Environment contract"):
+What the adapter changes:
 - agents are stacked on axis 0 in the env's own fixed order (``env.agents``); observations
-  of different lengths are zero-padded to the longest;
-- JaxMARL's ``step`` resets inside and returns only the reset observation; here the env's
-  ``step_env`` runs first, its observation is kept as ``info["final_observation"]``, and the
-  reset happens after, as in MultiCartPole;
-- MPE episodes end only by the time limit, so an episode end at ``max_steps`` is reported as
-  ``truncated`` (the critic keeps bootstrapping) and ``terminated`` stays False; an end
-  before the limit is a termination;
+  of different lengths are zero-padded to the longest, actions of different sizes use the
+  first ``act_sizes[i]`` entries of agent ``i``'s row (the rest is padding that never
+  reaches the env);
+- JaxMARL's ``step`` resets inside and returns only the reset observation; here the
+  scenario's ``step_env`` is this env's ``step_env``, so the base class's auto-reset keeps
+  the true last observation in ``info["final_observation"]``;
+- MPE episodes end only by the time limit, so an episode end at ``max_steps`` is reported
+  as ``truncated`` (the critic keeps bootstrapping) and ``terminated`` stays False;
 - continuous actions come in as [-1, 1] per dimension (what a tanh actor emits) and are
-  mapped linearly onto the env's Box bounds.
+  mapped linearly onto the scenario's Box bounds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
+import os
+import sys
 from typing import Any
 
 import jax
@@ -23,7 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from envs.spaces import Box, Discrete
+from envs.base import ACTION_TYPES, Environment
+from envs.registry import EnvArg, register
 
 
 @struct.dataclass
@@ -31,134 +37,180 @@ class AdapterParams:
     max_steps: int = 25  # the wrapped env's horizon (informational: the env owns it)
 
 
+@contextlib.contextmanager
+def _quiet():
+    """Silence file descriptors 1 and 2 (what is printed below Python's sys.stdout too)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+
+
+def _import_jaxmarl():
+    try:
+        # JaxMARL prints a banner on import; a user's output should show only ours.
+        with _quiet():
+            import jaxmarl
+    except ImportError:
+        raise ValueError("JaxMARL environments need JaxMARL: pip install -e \".[jaxmarl]\"") from None
+    return jaxmarl
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
-class JaxMARLEnv:
-    """A JaxMARL env as ``reset(key, params)`` / ``step(key, state, actions, params)``."""
+class JaxMARLEnv(Environment):
+    """A JaxMARL MPE scenario as an :class:`~envs.base.Environment`.
+
+    Args:
+        env: the JaxMARL env object.
+        name: this project's name for it (``jaxmarl:MPE_...``).
+        team_of: agent-name prefix -> team name (agents whose name starts with the prefix
+            belong to the team); ``None``: one team.
+    """
 
     env: Any
     name: str
+    team_of: tuple[tuple[str, str], ...] | None = None
 
     def __post_init__(self):
         spaces = [self.env.action_space(a) for a in self.env.agents]
         kinds = {type(s).__name__ for s in spaces}
         if len(kinds) != 1:
-            raise ValueError(f"jaxmarl:{self.name} mixes action space kinds {sorted(kinds)}; not supported")
+            raise ValueError(f"{self.name} mixes action space kinds {sorted(kinds)}; not supported")
+
+    def __hash__(self):
+        return hash((self.name, id(self.env)))
 
     # -- static facts --------------------------------------------------------------------
 
     @property
-    def agents(self) -> list[str]:
-        return list(self.env.agents)
+    def agents(self) -> tuple[str, ...]:
+        return tuple(self.env.agents)
 
     @property
-    def num_agents(self) -> int:
-        return len(self.env.agents)
-
-    @property
-    def obs_sizes(self) -> list[int]:
-        return [int(np.prod(self.env.observation_space(a).shape)) for a in self.agents]
-
-    @property
-    def obs_dim(self) -> int:
-        return max(self.obs_sizes)
+    def obs_sizes(self) -> tuple[int, ...]:
+        return tuple(int(np.prod(self.env.observation_space(a).shape)) for a in self.agents)
 
     @property
     def action_type(self) -> str:
         return "discrete" if hasattr(self.env.action_space(self.agents[0]), "n") else "continuous"
 
     @property
-    def act_dim(self) -> int:
-        s = self.env.action_space(self.agents[0])
-        return int(s.n) if self.action_type == "discrete" else int(np.prod(s.shape))
+    def act_sizes(self) -> tuple[int, ...]:
+        spaces = [self.env.action_space(a) for a in self.agents]
+        if self.action_type == "discrete":
+            return tuple(int(s.n) for s in spaces)
+        return tuple(int(np.prod(s.shape)) for s in spaces)
 
     @property
-    def action_shape(self) -> tuple[int, ...]:
-        return (self.num_agents, self.act_dim) if self.action_type == "continuous" else (self.num_agents,)
+    def teams(self) -> dict[str, tuple[int, ...]]:
+        if not self.team_of:
+            return {"team": tuple(range(self.num_agents))}
+        teams: dict[str, list[int]] = {}
+        for i, a in enumerate(self.agents):
+            team = next(t for prefix, t in self.team_of if a.startswith(prefix))
+            teams.setdefault(team, []).append(i)
+        return {t: tuple(v) for t, v in teams.items()}
 
     @property
     def default_params(self) -> AdapterParams:
         return AdapterParams(max_steps=int(getattr(self.env, "max_steps", 25)))
 
-    def observation_space(self, params=None) -> Box:
-        return Box(-jnp.inf, jnp.inf, (self.num_agents, self.obs_dim), jnp.float32)
-
-    def action_space(self, params=None):
-        if self.action_type == "discrete":
-            return Discrete(self.act_dim, (self.num_agents,), jnp.int32)
-        return Box(-1.0, 1.0, self.action_shape, jnp.float32)
-
-    def __hash__(self):
-        return hash((self.name, id(self.env)))
+    def horizon(self, params=None) -> int:
+        return int(getattr(self.env, "max_steps", 25)) + 1  # an episode ends on step max_steps + 1
 
     # -- conversions ---------------------------------------------------------------------
 
-    def _stack_obs(self, obs: dict) -> jax.Array:
+    def stack_obs(self, obs: dict) -> jax.Array:
+        """A JaxMARL observation dict -> ``[A, obs_dim]``, zero-padded."""
         rows = []
         for a in self.agents:
             o = jnp.ravel(obs[a]).astype(jnp.float32)
             rows.append(jnp.pad(o, (0, self.obs_dim - o.shape[0])))
         return jnp.stack(rows)
 
-    def _env_actions(self, actions: jax.Array) -> dict:
-        expected = self.action_shape
-        if tuple(actions.shape) != expected:
-            raise ValueError(f"jaxmarl:{self.name} expects actions of shape {expected}, got {tuple(actions.shape)}")
+    def env_actions(self, actions: jax.Array) -> dict:
+        """``[A, act_dim]`` in [-1, 1] (or ``int32 [A]``) -> JaxMARL's action dict, each agent
+        getting only its own ``act_sizes[i]`` entries, mapped onto its Box."""
+        self.check_actions(actions)
         out = {}
-        for i, a in enumerate(self.agents):
+        for i, (a, size) in enumerate(zip(self.agents, self.act_sizes)):
             if self.action_type == "discrete":
                 out[a] = actions[i].astype(jnp.int32)
             else:
                 space = self.env.action_space(a)
                 low, high = jnp.asarray(space.low, jnp.float32), jnp.asarray(space.high, jnp.float32)
-                unit = (jnp.clip(actions[i], -1.0, 1.0) + 1.0) / 2.0
+                unit = (jnp.clip(actions[i, :size], -1.0, 1.0) + 1.0) / 2.0
                 out[a] = low + unit * (high - low)
         return out
 
-    # -- API -------------------------------------------------------------------------------
+    # -- the contract --------------------------------------------------------------------
 
-    def reset(self, key: jax.Array, params=None):
+    def reset_env(self, key: jax.Array, params=None):
         obs, state = self.env.reset(key)
-        return self._stack_obs(obs), state
+        return self.stack_obs(obs), state
 
-    def step(self, key: jax.Array, state, actions: jax.Array, params=None):
-        k_step, k_reset = jax.random.split(key)
-        obs, after, reward, dones, info = self.env.step_env(k_step, state, self._env_actions(actions))
-        final = self._stack_obs(obs)
+    def step_env(self, key: jax.Array, state, actions: jax.Array, params=None):
+        obs, after, reward, dones, _ = self.env.step_env(key, state, self.env_actions(actions))
         done = jnp.asarray(dones["__all__"])
         max_steps = getattr(self.env, "max_steps", None)
         at_limit = (after.step >= max_steps) if max_steps is not None else jnp.zeros((), bool)
-        truncated = done & at_limit
-        terminated = done & ~at_limit
-        obs_re, state_re = self.env.reset(k_reset)
-        new_state = jax.tree.map(lambda r, s: jnp.where(done, r, s), state_re, after)
-        obs_out = jnp.where(done, self._stack_obs(obs_re), final)
         a = self.num_agents
         rew = jnp.stack([jnp.asarray(reward[x], jnp.float32) for x in self.agents])
-        return (obs_out, new_state, rew, jnp.broadcast_to(terminated, (a,)), jnp.broadcast_to(truncated, (a,)),
-                {"final_observation": final})
+        return (self.stack_obs(obs), after, rew, jnp.broadcast_to(done & ~at_limit, (a,)),
+                jnp.broadcast_to(done & at_limit, (a,)), {})
 
 
-def make_jaxmarl(name: str, **kwargs):
-    """``(JaxMARLEnv, AdapterParams)`` for ``jaxmarl.make(name, **kwargs)``.
+# -- registration ---------------------------------------------------------------------------
 
-    ``action_type`` may be given as this project's "continuous"/"discrete" or JaxMARL's
-    "Continuous"/"Discrete"; ``num_agents`` and ``obs_mode`` from a shared config are
-    ignored (the JaxMARL env fixes its agents and observations).
-    """
-    try:
-        import jaxmarl
-    except ImportError:
-        raise ValueError(f"environment 'jaxmarl:{name}' needs JaxMARL: pip install -e \".[jaxmarl]\"") from None
-    kwargs = dict(kwargs)
-    kwargs.pop("obs_mode", None)
-    kwargs.pop("num_agents", None)
-    kwargs.pop("coupling", None)
-    at = kwargs.pop("action_type", None)
-    if at is not None:
-        kwargs["action_type"] = {"continuous": "Continuous", "discrete": "Discrete"}.get(at, at)
-    try:
-        env = jaxmarl.make(name, **kwargs)
-    except Exception as e:  # jaxmarl raises ValueError/KeyError/TypeError for unknown names or args
-        raise ValueError(f"jaxmarl cannot make {name!r} with {kwargs}: {e}") from None
-    wrapped = JaxMARLEnv(env, name)
+# The MADDPG paper's settings (Lowe et al. 2017: gamma 0.95, lr 1e-2, batch 1024, tau 0.01,
+# two 64-unit layers) with plain-MADDPG learning-rate handling; a user's flag overrides any.
+MPE_DEFAULTS = dict(gamma=0.95, actor_lr=1e-2, critic_lr=1e-2, batch_size=1024, tau=0.01, num_envs=64,
+                    updates_per_step=4, total_env_steps=1_000_000, buffer_size=1_000_000, warmup_env_steps=10_240,
+                    action_penalty=0.0, lr_decay="none")
+
+ADVERSARIES = (("leadadversary", "adversaries"), ("adversary", "adversaries"), ("agent", "agents"))
+# name -> teams by agent-name prefix (None: cooperative, one team)
+MPE_SCENARIOS = {
+    "MPE_simple_v3": None,
+    "MPE_simple_spread_v3": None,
+    "MPE_simple_reference_v3": None,
+    "MPE_simple_speaker_listener_v4": None,
+    "MPE_simple_adversary_v3": ADVERSARIES,
+    "MPE_simple_tag_v3": ADVERSARIES,
+    "MPE_simple_push_v3": ADVERSARIES,
+    "MPE_simple_crypto_v3": (("eve", "eve"), ("alice", "alice_bob"), ("bob", "alice_bob")),
+    "MPE_simple_world_comm_v3": ADVERSARIES,
+}
+
+
+def make_mpe(scenario: str, action_type: str = "continuous"):
+    """``(JaxMARLEnv, AdapterParams)`` for a JaxMARL MPE scenario."""
+    jaxmarl = _import_jaxmarl()
+    env = jaxmarl.make(scenario, action_type=action_type.capitalize())
+    wrapped = JaxMARLEnv(env, "jaxmarl:" + scenario, MPE_SCENARIOS[scenario])
     return wrapped, wrapped.default_params
+
+
+def _register_mpe():
+    for scenario in MPE_SCENARIOS:
+        register(
+            "jaxmarl:" + scenario,
+            lambda action_type, scenario=scenario: make_mpe(scenario, action_type),
+            args=(EnvArg("action_type", "continuous", str, "continuous (Box in [-1, 1]) or discrete actions",
+                         choices=ACTION_TYPES),),
+            defaults=MPE_DEFAULTS,
+            description=f"JaxMARL's {scenario} (multi-agent particle environment)",
+        )
+
+
+_register_mpe()

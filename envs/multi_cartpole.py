@@ -18,9 +18,9 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from envs.spaces import Box, Discrete
+from envs.base import ACTION_TYPES, Environment
+from envs.spaces import Box
 
-ACTION_TYPES = ("continuous", "discrete")
 OBS_MODES = ("local", "global")
 
 
@@ -87,7 +87,7 @@ def sincos(t: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 @dataclasses.dataclass(frozen=True)
-class MultiCartPole:
+class MultiCartPole(Environment):
     """Static description of the environment (hashable, safe to close over in jit).
 
     Args:
@@ -113,28 +113,27 @@ class MultiCartPole:
     name = "MultiCartPole-v0"
 
     @property
+    def agents(self) -> tuple[str, ...]:
+        return tuple(f"cart_{i}" for i in range(self.num_agents))
+
+    @property
+    def obs_sizes(self) -> tuple[int, ...]:
+        return (4 if self.obs_mode == "local" else 4 * self.num_agents,) * self.num_agents
+
+    @property
+    def act_sizes(self) -> tuple[int, ...]:
+        """1 continuous dimension, or 2 discrete choices, per cart."""
+        return (1 if self.action_type == "continuous" else 2,) * self.num_agents
+
+    @property
     def default_params(self) -> EnvParams:
         return EnvParams()
-
-    @property
-    def obs_dim(self) -> int:
-        return 4 if self.obs_mode == "local" else 4 * self.num_agents
-
-    @property
-    def act_dim(self) -> int:
-        """Width of one agent's action vector: 1 for continuous; 2 logits for discrete."""
-        return 1 if self.action_type == "continuous" else 2
 
     @property
     def obs_scale(self) -> tuple[float, ...]:
         """Typical magnitude of each observation entry (track limit, pole limit, and the
         speeds a balancing cart reaches), for learners that want inputs near unit scale."""
         return (2.4, 2.0, 0.21, 2.0) * (self.obs_dim // 4)
-
-    @property
-    def action_shape(self) -> tuple[int, ...]:
-        """Shape of the ``actions`` argument of :meth:`step` for one env."""
-        return (self.num_agents, 1) if self.action_type == "continuous" else (self.num_agents,)
 
     def observation_space(self, params: EnvParams) -> Box:
         one = jnp.array(
@@ -144,75 +143,51 @@ class MultiCartPole:
         high = jnp.broadcast_to(high, (self.num_agents, self.obs_dim))
         return Box(-high, high, (self.num_agents, self.obs_dim), jnp.float32)
 
-    def action_space(self, params: EnvParams) -> Box | Discrete:
-        if self.action_type == "continuous":
-            return Box(-1.0, 1.0, (self.num_agents, 1), jnp.float32)
-        return Discrete(2, (self.num_agents,), jnp.int32)
+    def agent_observation_space(self, i: int, params: EnvParams | None = None) -> Box:
+        params = params if params is not None else self.default_params
+        space = self.observation_space(params)
+        return Box(space.low[i], space.high[i], (self.obs_dim,), jnp.float32)
 
-    # -- API ------------------------------------------------------------------------------
+    # -- the contract -----------------------------------------------------------------------
 
     @property
     def reset_noise_shape(self) -> tuple[int, ...]:
-        """Shape of the uniform [0, 1) draw that fixes one initial state: ``[A, 4]``."""
+        """Shape of the uniform [0, 1) draw that fixes one initial state: ``[A, 4]``.
+        ``VecEnv`` draws it for all instances at once (see :mod:`envs.fast_random`)."""
         return (self.num_agents, 4)
 
-    def reset(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
-        """Start an episode. Returns ``obs [A, obs_dim] float32`` and the state."""
-        state = self._initial_state(jax.random.uniform(key, self.reset_noise_shape), params)
+    def reset_from_noise(self, noise: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
+        """The initial state for uniform [0, 1) ``noise [A, 4]``: each value uniform in
+        +-reset_bound. Returns ``(obs, state)``."""
+        state = EnvState.from_carts((2 * noise - 1) * params.reset_bound, 0)
         return self._obs(state), state
 
-    def step(self, key: jax.Array, state: EnvState, actions: jax.Array, params: EnvParams):
-        """Advance one time step, resetting automatically when the episode ends.
+    def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
+        return self.reset_from_noise(jax.random.uniform(key, self.reset_noise_shape), params)
 
-        Args:
-            key: PRNG key, used only to draw the next episode's initial state.
-            state: current state.
-            actions: ``float32 [A, 1]`` in [-1, 1] (clipped) or ``int32 [A]`` in {0, 1}.
-            params: :class:`EnvParams`.
+    def step_env(self, key: jax.Array, state: EnvState, actions: jax.Array, params: EnvParams):
+        """One Euler step of every cart (the key is unused: the physics is deterministic).
 
-        Returns:
-            ``(obs, state, reward, terminated, truncated, info)``: ``obs [A, obs_dim]`` (the
-            next episode's first observation when this one ended), ``reward [A]`` float32,
-            ``terminated [A]`` / ``truncated [A]`` bool (the same value for every agent),
-            ``info["final_observation"] [A, obs_dim]``: the true observation after this step.
+        ``actions``: ``float32 [A, 1]`` in [-1, 1] (clipped) or ``int32 [A]`` in {0, 1}.
+        Reward 1 per agent per step; ``terminated`` when any cart or pole leaves its limit,
+        ``truncated`` at ``params.max_steps``, the same for every agent.
         """
-        noise = jax.random.uniform(key, self.reset_noise_shape)
-        return self.step_with_reset_noise(noise, state, actions, params)
-
-    def step_with_reset_noise(self, noise: jax.Array, state: EnvState, actions: jax.Array,
-                              params: EnvParams):
-        """:meth:`step` with the auto-reset's randomness given as ``noise`` (uniform [0, 1),
-        shape :attr:`reset_noise_shape`). ``VecEnv`` draws it for all instances at once."""
         after, terminated, truncated = self._physics(state, actions, params)
-        done = terminated | truncated
-        fresh = self._initial_state(noise, params)
-        new_state = jax.tree.map(lambda r, s: jnp.where(done, r, s), fresh, after)
         a = self.num_agents
-        info = {"final_observation": self._obs(after)}
         return (
-            self._obs(new_state),
-            new_state,
+            self._obs(after),
+            after,
             jnp.ones((a,), jnp.float32),
             jnp.broadcast_to(terminated, (a,)),
             jnp.broadcast_to(truncated, (a,)),
-            info,
+            {},
         )
-
-    def _initial_state(self, noise: jax.Array, params: EnvParams) -> EnvState:
-        """Map uniform [0, 1) noise [A, 4] to an initial state uniform in +-reset_bound."""
-        carts = (2 * noise - 1) * params.reset_bound
-        return EnvState.from_carts(carts, 0)
 
     # -- internals ------------------------------------------------------------------------
 
     def _force(self, actions: jax.Array, params: EnvParams) -> jax.Array:
         """Agents' pushes u [A] in N; checks the action shape at trace time."""
-        expected = self.action_shape
-        if tuple(actions.shape) != expected:
-            raise ValueError(
-                f"{self.name} with {self.num_agents} agent(s) and {self.action_type} actions "
-                f"expects actions of shape {expected}, got {tuple(actions.shape)}"
-            )
+        self.check_actions(actions)
         if self.action_type == "continuous":
             return params.force_mag * jnp.clip(actions[:, 0].astype(jnp.float32), -1.0, 1.0)
         return jnp.where(actions == 1, params.force_mag, -params.force_mag).astype(jnp.float32)

@@ -19,9 +19,9 @@ class VecEnv:
     ``reward [E, A]``, actions ``[E, A, act_dim]`` or ``[E, A]``. ``params`` is shared by
     all instances (vmap ``env.step`` yourself to give each its own).
 
-    An env that offers ``step_with_reset_noise`` gets its auto-reset randomness for all E
-    instances from one cheap bulk draw (see :mod:`envs.fast_random`) instead of E threefry
-    key splits; any other env gets one split key per instance.
+    An env that offers ``reset_from_noise`` (and ``reset_noise_shape``) gets its auto-reset
+    randomness for all E instances from one cheap bulk draw (see :mod:`envs.fast_random`)
+    instead of E threefry key splits; any other env gets one split key per instance.
     """
 
     env: Any
@@ -42,10 +42,12 @@ class VecEnv:
         return jax.vmap(self.env.reset, in_axes=(0, None))(keys, params)
 
     def step(self, key: jax.Array, state, actions: jax.Array, params):
-        if hasattr(self.env, "step_with_reset_noise"):
+        if hasattr(self.env, "reset_from_noise"):
+            # The env's step ignores its key, so one (unsplit) key serves every instance.
             noise = fast_random.uniform(key, (self.num_envs,) + self.env.reset_noise_shape)
-            return jax.vmap(self.env.step_with_reset_noise, in_axes=(0, 0, 0, None))(
-                noise, state, actions, params
+            fresh = jax.vmap(self.env.reset_from_noise, in_axes=(0, None))(noise, params)
+            return jax.vmap(self.env.step_and_reset, in_axes=(None, 0, 0, None, 0))(
+                key, state, actions, params, fresh
             )
         keys = jax.random.split(key, self.num_envs)
         return jax.vmap(self.env.step, in_axes=(0, 0, 0, None))(keys, state, actions, params)

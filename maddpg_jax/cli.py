@@ -19,14 +19,12 @@ import sys
 import typing
 from pathlib import Path
 
-from maddpg_jax.config import HPARAM_NAMES, Config, ConfigError, check_hparam
+import envs
+from maddpg_jax.config import HPARAM_NAMES, Config, ConfigError, check_hparam, global_default
+from maddpg_jax.errors import UsageError
 
-# Keep these imports light: JAX is imported only after arguments are checked, so bad
-# input fails fast, and after CPU devices are configured.
-
-
-class UsageError(Exception):
-    """Bad command-line input: printed as one line, exit status 2."""
+# JAX computations start only after arguments are checked (bad input fails fast) and after
+# CPU devices are configured (configure_host_devices must run before JAX's backend starts).
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,11 +65,45 @@ def _float_list(text: str) -> list[float]:
     return values
 
 
+def _env_args() -> dict:
+    """Every registered env's arguments by name: (the first EnvArg seen, envs that take it)."""
+    args: dict = {}
+    for name in envs.names():
+        for a in envs.entry(name).args:
+            args.setdefault(a.name, (a, []))[1].append(name)
+    return args
+
+
+def _parse_env_kwargs(text: str) -> dict:
+    """``key=value,key=value`` -> dict, values typed by the env arguments of that name."""
+    known = _env_args()
+    out = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise argparse.ArgumentTypeError(f"expected key=value[,key=value...], got {text!r}")
+        arg = known.get(key, (None,))[0]
+        kind = arg.type if arg is not None else str
+        try:
+            out[key] = kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{key}: expected {kind.__name__}, got {value!r}") from None
+    return out
+
+
 def _add_config_flags(p: argparse.ArgumentParser, sweep: bool) -> None:
     docs = _field_docs()
     hints = typing.get_type_hints(Config)
     for f in dataclasses.fields(Config):
-        name, default, hint = f.name, f.default, hints[f.name]
+        name, default, hint = f.name, global_default(f.name), hints[f.name]
+        if name == "env":
+            p.add_argument("--env", dest="env", default=None, metavar="NAME",
+                           help=f"environment, one of: {', '.join(envs.names())} (default: {default})")
+            continue
+        if name == "env_kwargs":
+            p.add_argument("--env-kwargs", dest="env_kwargs", type=_parse_env_kwargs, default=None,
+                           metavar="K=V[,K=V...]", help="the env's own arguments, as an alternative to their flags")
+            continue
         help_ = f"{docs.get(name, '')} (default: {default})"
         kw = dict(dest=name, default=None, help=help_)
         if sweep and name in HPARAM_NAMES:
@@ -84,6 +116,13 @@ def _add_config_flags(p: argparse.ArgumentParser, sweep: bool) -> None:
             p.add_argument(_flag(name), type=_int_list, metavar="N[,N...]", **kw)
         else:
             p.add_argument(_flag(name), type=hint, **kw)
+    g = p.add_argument_group("the env's own arguments (each env takes some of these; --env-kwargs is the same)")
+    for name, (arg, takers) in _env_args().items():
+        where = "all envs" if len(takers) == len(envs.names()) else ", ".join(takers)
+        kw = dict(dest="envarg_" + name, default=None, help=f"{arg.help} (default: {arg.default}; {where})")
+        if arg.choices:
+            kw["choices"] = arg.choices
+        g.add_argument(_flag(name), type=arg.type, **kw)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -132,26 +171,26 @@ def build_parser() -> argparse.ArgumentParser:
 # -- config from flags --------------------------------------------------------------------
 
 
-# Defaults for JaxMARL's MPE (Lowe et al. 2017's settings: gamma 0.95, lr 1e-2, batch 1024,
-# two 64-unit layers; the env's own 25-step episodes), applied unless a flag overrides them.
-MPE_DEFAULTS = dict(gamma=0.95, actor_lr=1e-2, critic_lr=1e-2, batch_size=1024, tau=0.01, num_envs=64,
-                    updates_per_step=4, total_env_steps=1_000_000, buffer_size=1_000_000, warmup_env_steps=10_240,
-                    action_penalty=0.0, lr_decay="none")
-
-
 def _given(args) -> dict:
-    return {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if getattr(args, f.name) is not None}
+    """The Config fields the user set, with the env's own flags gathered into env_kwargs."""
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if getattr(args, f.name) is not None}
+    env_kwargs = dict(given.pop("env_kwargs", {}))
+    for name in _env_args():
+        value = getattr(args, "envarg_" + name)
+        if value is not None:
+            env_kwargs[name] = value
+    if env_kwargs:
+        given["env_kwargs"] = env_kwargs
+    return given
 
 
-def _config(values: dict) -> Config:
-    """A Config from flag values (env-specific defaults under them); one-line errors."""
-    env = values.get("env", "")
-    if isinstance(env, str) and env.startswith("jaxmarl:MPE"):
-        values = {**MPE_DEFAULTS, **values}
+def config_from_flags(values: dict) -> Config:
+    """A Config from flag values: the same resolution as ``Config(**values)`` in Python
+    (fields not given take the env's recommended defaults), with one-line errors."""
     try:
         return Config(**values)
     except ConfigError as e:
-        raise UsageError(f"{e.flag}: {str(e).split(': ', 1)[1]}")
+        raise UsageError(f"{e.flag}: {str(e).split(': ', 1)[1]}") from None
 
 
 def _positive(name: str, value) -> None:
@@ -169,15 +208,15 @@ def _resumed_config(out: Path, given: dict) -> tuple[Config, list[dict]]:
         raise UsageError(f"--resume: no run in {out} ({rundir.CONFIG} not found)")
     except ValueError as e:
         raise UsageError(f"--resume: {e}")
-    for name, value in given.items():
-        if name in ("total_env_steps",):
-            continue
-        old = getattr(base, name)
+    flat = {k: v for k, v in given.items() if k not in ("total_env_steps", "env_kwargs")}
+    flat.update(given.get("env_kwargs", {}))
+    for name, value in flat.items():
+        old = getattr(base, name) if hasattr(base, name) else base.env_kwargs.get(name)
         if value != old:
             raise UsageError(f"{_flag(name)}: cannot change on --resume (the run has {old!r}, got {value!r}); "
                              f"only --total-env-steps may change")
-    config = _config({**base.to_dict(), "hidden_sizes": base.hidden_sizes,
-                      **({"total_env_steps": given["total_env_steps"]} if "total_env_steps" in given else {})})
+    config = config_from_flags({**base.to_dict(), "hidden_sizes": base.hidden_sizes,
+                                **({"total_env_steps": given["total_env_steps"]} if "total_env_steps" in given else {})})
     return config, members
 
 
@@ -199,12 +238,22 @@ def _distributed(args) -> None:
     initialize_distributed(args.coordinator_address, args.num_processes, args.process_id)
 
 
+def _check_out(out: Path, resume: bool) -> None:
+    """A new run may reuse a directory that holds no checkpoint (an earlier start that was
+    interrupted or failed before its first one); one with a checkpoint needs --resume."""
+    from maddpg_jax import rundir
+
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out: {out} is a file, not a directory")
+    if not resume and rundir.has_checkpoint(out):
+        raise UsageError(f"--out: {out} already holds a run; pass --resume to continue it or choose another --out")
+
+
 def cmd_train(args) -> int:
     out = Path(args.out)
     given = _given(args)
-    config = _resumed_config(out, given)[0] if args.resume else _config(given)
-    if not args.resume and (out / "checkpoints").exists():
-        raise UsageError(f"--out: {out} already holds a run; pass --resume to continue it or choose another --out")
+    _check_out(out, args.resume)
+    config = _resumed_config(out, given)[0] if args.resume else config_from_flags(given)
     _distributed(args)
     from maddpg_jax.session import Session
 
@@ -236,13 +285,12 @@ def cmd_sweep(args) -> int:
     base = {k: v for k, v in given.items() if k not in HPARAM_NAMES}
     # The config records the first value of each list; members carry their own.
     firsts = {k: v[0] for k, v in given.items() if k in HPARAM_NAMES}
+    _check_out(out, args.resume)
     if args.resume:
         config, members = _resumed_config(out, base)
     else:
-        config = _config({**base, **firsts})
+        config = config_from_flags({**base, **firsts})
         members = _grid(args, config)
-        if (out / "checkpoints").exists():
-            raise UsageError(f"--out: {out} already holds a run; pass --resume to continue it or choose another --out")
     _distributed(args)
     from maddpg_jax.session import Session
 
@@ -253,29 +301,30 @@ def cmd_sweep(args) -> int:
 
 def cmd_eval(args) -> int:
     _positive("episodes", args.episodes)
-    from maddpg_jax.session import evaluate
+    from maddpg_jax.evaluation import evaluate
 
-    return evaluate(Path(args.run_dir), args.episodes, args.member, args.seed, args.gif)
+    s = evaluate(Path(args.run_dir), args.episodes, args.member, args.seed, args.gif)
+    teams = s["team_returns"]
+    per_team = "" if len(teams) < 2 else "; per team: " + ", ".join(f"{k} {v:.1f}" for k, v in teams.items())
+    print(f"{args.run_dir}: {s['episodes']} episodes, no exploration noise: mean return {s['mean_return']:.1f} "
+          f"+- {s['std_return']:.1f} (min {s['min_return']:.0f}, max {s['max_return']:.0f}){per_team}")
+    if args.gif:
+        print(f"wrote {args.gif}")
+    return 0
 
 
 def cmd_plot(args) -> int:
     from maddpg_jax import rundir
-    from maddpg_jax.plotting import plot_curves
+    from maddpg_jax.plotting import plot_curves, series_by_member
 
     series = {}
     for d in args.run_dirs:
         rows = rundir.read_jsonl(Path(d) / rundir.METRICS)
         if not rows:
             raise UsageError(f"run_dirs: {d} has no {rundir.METRICS}")
-        by_member: dict = {}
-        for r in rows:
-            if r.get("mean_return") is not None:
-                by_member.setdefault(r.get("member", 0), ([], []))
-                by_member[r.get("member", 0)][0].append(r["env_steps"])
-                by_member[r.get("member", 0)][1].append(r["mean_return"])
-        for m, xy in sorted(by_member.items()):
-            series[d if len(by_member) == 1 else f"{d} #{m}"] = xy
-    plot_curves(series, args.out, title="maddpg-jax")
+        for label, xy in series_by_member(rows).items():
+            series[d if label == "mean return" else f"{d} {label}"] = xy
+    plot_curves(series, args.out, title="maddpg-jax", solved=None)
     print(f"wrote {args.out}")
     return 0
 
@@ -291,6 +340,9 @@ def main(argv=None) -> int:
     except UsageError as e:
         print(f"maddpg-jax: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before the run's own handler is installed (or a second Ctrl-C)
+        print("\nmaddpg-jax: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -3,20 +3,26 @@
 Fields that fix array shapes or program structure are static (changing them recompiles).
 The six sweepable hyperparameters are also carried as arrays in :class:`HParams`, so one
 compiled program can train a whole grid of them under ``jax.vmap``.
+
+Env-specific settings live in ``env_kwargs`` (checked against the env's registry entry).
+A field left unset takes the env's recommended value from its registry entry, else the
+global default: :func:`resolve` does this for the Python API and the CLI alike, so
+``Config(env=X)`` and ``maddpg-jax train --env X`` train the same thing.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Literal
+from typing import Any, Literal, Mapping
 
 import jax.numpy as jnp
 from flax import struct
-
+from flax.core import FrozenDict
 
 class ConfigError(ValueError):
-    """A bad configuration value; ``field`` names the config field (``--field-name`` flag)."""
+    """A bad configuration value; ``field`` names the config field or env argument
+    (``--field-name`` flag)."""
 
     def __init__(self, field: str, message: str):
         self.field = field
@@ -42,82 +48,116 @@ class HParams:
 HPARAM_NAMES = tuple(f.name for f in dataclasses.fields(HParams))
 
 
+def default(value):
+    """A Config field left unset (``None``) that resolves to the env's recommendation, else
+    ``value`` (kept in the field's metadata, where ``--help`` reads it)."""
+    return dataclasses.field(default=None, metadata={"default": value})
+
+
+def global_default(name: str):
+    """The global default of field ``name`` (what applies when the env recommends none)."""
+    f = next(f for f in dataclasses.fields(Config) if f.name == name)
+    return f.metadata.get("default", f.default)
+
+
+def resolve(config: "Config") -> None:
+    """Fill ``config``'s unset fields in place (it is frozen: ``object.__setattr__``, only
+    from ``__post_init__``): the env's registry defaults first, then the global defaults;
+    and ``env_kwargs`` with every argument of the env, checked against its entry."""
+    import envs
+
+    try:
+        entry = envs.entry(config.env)
+    except ValueError as e:
+        raise ConfigError("env", str(e)) from None
+    kwargs = config.env_kwargs
+    if not isinstance(kwargs, Mapping):
+        raise ConfigError("env_kwargs", f"must be a mapping of argument names to values, got {kwargs!r}")
+    try:
+        resolved = entry.resolve(dict(kwargs))
+    except envs.EnvArgError as e:
+        raise ConfigError(e.arg, str(e).split(": ", 1)[1]) from None
+    object.__setattr__(config, "env_kwargs", FrozenDict(resolved))
+    for f in dataclasses.fields(config):
+        if getattr(config, f.name) is None and "default" in f.metadata:
+            object.__setattr__(config, f.name, entry.defaults.get(f.name, f.metadata["default"]))
+    if isinstance(config.hidden_sizes, list):
+        object.__setattr__(config, "hidden_sizes", tuple(config.hidden_sizes))
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Everything a run needs. Defaults solve 2-agent coupled continuous MultiCartPole-v0."""
+    """Everything a run needs. Unset fields (``None``) resolve to the env's recommended value
+    (its registry entry), else the global default shown in each field's ``default(...)``;
+    the global defaults solve 2-agent coupled continuous MultiCartPole-v0."""
 
     env: str = "MultiCartPole-v0"
-    """environment name (or jaxmarl:NAME)"""
-    num_agents: int = 2
-    """number of agents (carts)"""
-    coupling: float = 1.0
-    """spring stiffness k between neighbouring carts [N/m]"""
-    action_type: Literal["continuous", "discrete"] = "continuous"
-    """continuous (a in [-1, 1]) or discrete ({0, 1}) actions"""
-    obs_mode: Literal["local", "global"] = "local"
-    """local: each agent sees its own cart; global: every agent sees all carts"""
-    num_envs: int = 64
+    """environment name (see envs.names())"""
+    env_kwargs: Mapping[str, Any] = FrozenDict()
+    """the env's own arguments (num_agents, coupling, action_type, ...); unset ones take the env's defaults"""
+    num_envs: int = default(64)
     """parallel environments E stepped per iteration"""
-    batch_size: int = 128
+    batch_size: int = default(128)
     """minibatch size B per update round"""
-    buffer_size: int = 300_000
+    buffer_size: int = default(300_000)
     """replay buffer capacity in transitions (per sweep member)"""
-    updates_per_step: int = 4
+    updates_per_step: int = default(4)
     """update rounds U (every agent's critic and actor) per vectorised env step"""
-    total_env_steps: int = 300_000
+    total_env_steps: int = default(300_000)
     """length of the run in env steps (vectorised steps x num_envs)"""
-    warmup_env_steps: int = 10_000
+    warmup_env_steps: int = default(10_000)
     """env steps of uniformly random actions before learning starts"""
-    hidden_sizes: tuple[int, ...] = (64, 64)
+    hidden_sizes: tuple[int, ...] = default((64, 64))
     """hidden layer widths of actors and critics"""
     seed: int = 0
-    """PRNG seed"""
+    """PRNG seed (a sweep's members get seed, seed + 1, ...)"""
     # Sweepable hyperparameters (defaults; a sweep passes arrays instead).
-    actor_lr: float = 1e-3
+    actor_lr: float = default(1e-3)
     """actor Adam learning rate"""
-    critic_lr: float = 3e-3
+    critic_lr: float = default(3e-3)
     """critic Adam learning rate"""
-    gamma: float = 0.99
+    gamma: float = default(0.99)
     """discount factor, in (0, 1]"""
-    tau: float = 0.02
+    tau: float = default(0.02)
     """Polyak averaging rate of the target networks, in (0, 1]"""
-    noise_std: float = 0.1
+    noise_std: float = default(0.1)
     """std of Gaussian exploration noise on continuous actions"""
-    gumbel_temperature: float = 1.0
+    gumbel_temperature: float = default(1.0)
     """Gumbel-softmax temperature for discrete actions"""
     # Stabilisers (MATD3 and friends); plain MADDPG is twin_critics=False,
     # target_noise=0, actor_delay=1, critic_layer_norm=False, huber_delta=0, grad_clip=0.
-    twin_critics: bool = True
+    twin_critics: bool = default(True)
     """two critics per agent and the minimum of their targets (clipped double-Q)"""
-    target_noise: float = 0.2
+    target_noise: float = default(0.2)
     """std of the target policy smoothing noise (0 = off)"""
-    target_noise_clip: float = 0.5
+    target_noise_clip: float = default(0.5)
     """clip of the target policy smoothing noise"""
-    actor_delay: int = 1
+    actor_delay: int = default(1)
     """update actors and targets every this many critic updates"""
-    critic_layer_norm: bool = True
+    critic_layer_norm: bool = default(True)
     """layer norm after every hidden layer of the critic"""
-    huber_delta: float = 1.0
+    huber_delta: float = default(1.0)
     """Huber critic loss with this delta (0 = squared error)"""
-    grad_clip: float = 1.0
+    grad_clip: float = default(1.0)
     """clip gradients to this global norm (0 = off)"""
-    action_penalty: float = 1.0
+    action_penalty: float = default(1.0)
     """weight of mean(pre_tanh_action^2) in the actor loss, against saturation (continuous)"""
-    lr_decay: str = "linear"
+    lr_decay: Literal["linear", "none"] = default("linear")
     """learning-rate schedule: 'linear' anneals both rates to 0 at total_env_steps, 'none' keeps them"""
-    reward_scale: float = 1.0
+    reward_scale: float = default(1.0)
     """multiply rewards by this in the critic target (Q then scales with it)"""
-    scale_obs: bool = False
+    scale_obs: bool = default(False)
     """divide network inputs by the env's typical observation magnitudes (env.obs_scale)"""
-    final_layer_init: float = 3e-3
+    final_layer_init: float = default(3e-3)
     """last layer weights and biases ~ U(-x, x) (0 = flax default)"""
-    data_parallel: bool = False
+    data_parallel: bool = default(False)
     """spread a single run's envs, buffer and batch over all devices, averaging gradients
     (for several GPUs; on a CPU the per-update synchronisation costs more than it saves)"""
-    log_every: int = 2048
+    log_every: int = default(2048)
     """env steps between logged metrics rows (rounded up to whole vectorised steps)"""
 
     def __post_init__(self):
+        resolve(self)
         validate(self)
 
     # -- derived --------------------------------------------------------------------------
@@ -151,8 +191,10 @@ class Config:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
+        """JSON-ready: every field resolved (``env_kwargs`` with the env's defaults filled in)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["hidden_sizes"] = list(self.hidden_sizes)
+        d["env_kwargs"] = dict(self.env_kwargs)
         return d
 
     @classmethod
@@ -162,9 +204,12 @@ class Config:
         if unknown:
             raise ConfigError(unknown[0], f"unknown config field(s) {unknown}")
         d = dict(d)
+        if not isinstance(d.get("env_kwargs", {}), dict):
+            raise ConfigError("env_kwargs", f"must be a mapping, got {d['env_kwargs']!r}")
         if "hidden_sizes" in d and isinstance(d["hidden_sizes"], list):
             d["hidden_sizes"] = tuple(d["hidden_sizes"])
         return cls(**d)
+
 
 
 def _is_int(v) -> bool:
@@ -189,7 +234,7 @@ def check_hparam(name: str, value) -> None:
 
 def validate(c: Config) -> None:
     """Check every field; raise :class:`ConfigError` naming the first bad one."""
-    for name in ("num_agents", "num_envs", "batch_size", "buffer_size", "updates_per_step",
+    for name in ("num_envs", "batch_size", "buffer_size", "updates_per_step",
                  "total_env_steps", "actor_delay"):
         v = getattr(c, name)
         if not _is_int(v) or v < 1:
@@ -212,16 +257,13 @@ def validate(c: Config) -> None:
         check_hparam(name, getattr(c, name))
     if not _is_num(c.reward_scale) or c.reward_scale <= 0:
         raise ConfigError("reward_scale", f"must be a finite number > 0, got {c.reward_scale!r}")
-    for name in ("target_noise", "target_noise_clip", "huber_delta", "grad_clip", "final_layer_init", "coupling",
+    for name in ("target_noise", "target_noise_clip", "huber_delta", "grad_clip", "final_layer_init",
                  "action_penalty"):
         v = getattr(c, name)
         if not _is_num(v) or v < 0:
             raise ConfigError(name, f"must be a finite number >= 0, got {v!r}")
-    if c.action_type not in ("continuous", "discrete"):
-        raise ConfigError("action_type", f"must be 'continuous' or 'discrete', got {c.action_type!r}")
     if c.lr_decay not in ("linear", "none"):
         raise ConfigError("lr_decay", f"must be 'linear' or 'none', got {c.lr_decay!r}")
-    if c.obs_mode not in ("local", "global"):
-        raise ConfigError("obs_mode", f"must be 'local' or 'global', got {c.obs_mode!r}")
-    if not isinstance(c.env, str) or not (c.env == "MultiCartPole-v0" or c.env.startswith("jaxmarl:")):
-        raise ConfigError("env", f"unknown environment {c.env!r}; known: MultiCartPole-v0 or jaxmarl:NAME")
+    for name in ("twin_critics", "critic_layer_norm", "scale_obs", "data_parallel"):
+        if not isinstance(getattr(c, name), bool):
+            raise ConfigError(name, f"must be true or false, got {getattr(c, name)!r}")

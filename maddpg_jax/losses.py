@@ -15,6 +15,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from maddpg_jax.acting import AgentSpec, mask_outputs, policy_actions, policy_outputs
+from maddpg_jax.networks import Networks
+
 
 class Transition(NamedTuple):
     obs: jax.Array  # [..., A, O]
@@ -61,36 +64,31 @@ def polyak(new, old, tau):
     return optax.incremental_update(new, old, tau)
 
 
-def make_losses(actor_apply: Callable, critic_apply: Callable, *, discrete: bool,
-                huber_delta: float, target_noise: float, target_noise_clip: float,
-                first_q_apply: Callable | None = None, reward_scale: float = 1.0,
-                action_penalty: float = 0.0):
-    """Build the per-agent loss functions for fixed network functions and static options.
+class Losses(NamedTuple):
+    """The per-agent loss functions of one trainer (see :func:`make_losses`)."""
 
-    ``actor_apply(params, obs [..., O]) -> [..., D]`` (pre-tanh actions, or logits if discrete);
-    ``critic_apply(params, obs_flat [..., A*O], act_flat [..., A*D]) -> [Q, ...]``;
-    ``first_q_apply``: the same for the first critic only, ``-> [...]`` (optional).
+    target_actions: Callable  # (target_actor_params [A,...], next_obs [B, A, O], key) -> [B, A, D]
+    critic_loss: Callable  # (critic_i, target_critic_i, i, batch, next_actions, gamma) -> (loss, mean q)
+    actor_losses: Callable  # (actor_params [A,...], critic_params [A,...], batch, key, temperature) -> [A]
+
+
+def make_losses(spec: AgentSpec, networks: Networks, *, huber_delta: float, target_noise: float,
+                target_noise_clip: float, reward_scale: float = 1.0, action_penalty: float = 0.0) -> Losses:
+    """Build the per-agent loss functions for fixed networks and static options.
+
+    ``huber_delta`` 0 is squared error; ``target_noise`` 0 turns target policy smoothing
+    off; ``action_penalty`` weighs ``mean(pre_tanh ** 2)`` in the actor loss (continuous).
     """
-    if first_q_apply is None:
-        first_q_apply = lambda p, o, a: critic_apply(p, o, a)[0]  # noqa: E731
-
-    def policy_outputs(actor_params, obs):
-        """All agents' raw outputs (pre-tanh or logits): obs [B, A, O] -> [B, A, D]."""
-        return jax.vmap(actor_apply, in_axes=(0, 1), out_axes=1)(actor_params, obs)
-
-    def policy_actions(actor_params, obs):
-        """All agents' deterministic actions (tanh'd, or logits if discrete): [B, A, D]."""
-        out = policy_outputs(actor_params, obs)
-        return out if discrete else jnp.tanh(out)
+    discrete = spec.discrete
 
     def target_actions(target_actor_params, next_obs, key):
-        out = policy_actions(target_actor_params, next_obs)
+        out = policy_actions(spec, networks, target_actor_params, next_obs)
         if discrete:
             return jax.nn.one_hot(jnp.argmax(out, -1), out.shape[-1], dtype=out.dtype)
         if target_noise > 0:
             noise = jnp.clip(target_noise * jax.random.normal(key, out.shape),
                              -target_noise_clip, target_noise_clip)
-            out = jnp.clip(out + noise, -1.0, 1.0)
+            out = mask_outputs(spec, jnp.clip(out + noise, -1.0, 1.0))
         return out
 
     def critic_loss(critic_params_i, target_critic_params_i, i, batch: Transition,
@@ -98,9 +96,9 @@ def make_losses(actor_apply: Callable, critic_apply: Callable, *, discrete: bool
         """Agent i's critic loss (scalar) and its mean Q (for logging)."""
         b = batch.obs.shape[0]
         flat = lambda x: x.reshape(b, -1)
-        next_q = critic_apply(target_critic_params_i, flat(batch.next_obs), flat(next_actions))
+        next_q = networks.critic_apply(target_critic_params_i, flat(batch.next_obs), flat(next_actions))
         y = critic_target(reward_scale * batch.reward[:, i], batch.terminated[:, i], next_q, gamma)
-        q = critic_apply(critic_params_i, flat(batch.obs), flat(batch.action))  # [Q, B]
+        q = networks.critic_apply(critic_params_i, flat(batch.obs), flat(batch.action))  # [Q, B]
         y = jax.lax.stop_gradient(y)
         return regression_loss(q, jnp.broadcast_to(y, q.shape), huber_delta), q.mean()
 
@@ -112,21 +110,27 @@ def make_losses(actor_apply: Callable, critic_apply: Callable, *, discrete: bool
         grad of the sum gives every actor exactly the gradient of its own loss.
         """
         b, a = batch.obs.shape[:2]
-        raw = policy_outputs(actor_params, batch.obs)
+        raw = mask_outputs(spec, policy_outputs(networks, actor_params, batch.obs))
         penalty = action_penalty * jnp.mean(raw**2, axis=(0, 2)) if (action_penalty > 0 and not discrete) else 0.0
         out = raw if discrete else jnp.tanh(raw)
         if discrete:
-            # Straight-through Gumbel-softmax: one-hot forward, relaxed gradient.
-            g = jax.random.gumbel(key, out.shape)
-            soft = jax.nn.softmax((out + g) / temperature, axis=-1)
-            hard = jax.nn.one_hot(jnp.argmax(soft, -1), out.shape[-1], dtype=soft.dtype)
-            out = hard + soft - jax.lax.stop_gradient(soft)
+            out = straight_through_gumbel_softmax(out, key, temperature)
         obs_flat = batch.obs.reshape(b, -1)
 
         def one(critic_params_i, i):
             joint = joint_action_for_agent(out, batch.action, i)
-            return -first_q_apply(critic_params_i, obs_flat, joint.reshape(b, -1)).mean()
+            return -networks.first_q_apply(critic_params_i, obs_flat, joint.reshape(b, -1)).mean()
 
         return jax.vmap(one)(critic_params, jnp.arange(a)) + penalty
 
-    return policy_actions, target_actions, critic_loss, actor_losses
+    return Losses(target_actions, critic_loss, actor_losses)
+
+
+def straight_through_gumbel_softmax(logits, key, temperature):
+    """A one-hot sample of softmax(logits) in the forward pass, the gradient of the relaxed
+    sample softmax((logits + g) / temperature) in the backward pass (Jang et al. 2017, as
+    the MADDPG paper uses for discrete actions). ``logits [..., D]`` -> ``[..., D]``."""
+    g = jax.random.gumbel(key, logits.shape)
+    soft = jax.nn.softmax((logits + g) / temperature, axis=-1)
+    hard = jax.nn.one_hot(jnp.argmax(soft, -1), logits.shape[-1], dtype=soft.dtype)
+    return hard + soft - jax.lax.stop_gradient(soft)

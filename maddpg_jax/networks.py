@@ -1,11 +1,15 @@
-"""Actor and centralised critic (flax.linen), written for one agent.
+"""Actor and centralised critic (flax.linen), written for one agent, and the ``Networks``
+struct a trainer is built from.
 
-Per-agent parameters are stacked on a leading agent axis by ``jax.vmap(module.init)``.
+Per-agent parameters are stacked on a leading agent axis by ``jax.vmap(networks.actor_init)``.
+To try another architecture (say, a critic with attention over agents), write a factory
+like :func:`make_networks` and pass it to ``make_trainer(config, network_factory=...)``.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import dataclasses
+from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -88,3 +92,58 @@ class Critic(nn.Module):
         head = jax.tree.map(lambda x: x[0], params["params"]["ensemble"])
         net = QNetwork(self.hidden_sizes, self.layer_norm, self.final_layer_init, parent=None)
         return net.apply({"params": head}, jnp.concatenate([obs, actions], axis=-1))
+
+
+# -- the Networks struct and its factory ------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Networks:
+    """The functions a trainer needs of its networks, each written for ONE agent (callers
+    vmap over the agent axis). Build one with :func:`make_networks`, or write your own
+    factory with the same signature and pass it to ``make_trainer(network_factory=...)``.
+
+    Shapes: ``O`` obs_dim, ``D`` act_dim, ``A`` agents, ``Q`` critics per agent.
+
+    Attributes:
+        actor_init: ``(key, obs [O]) -> params``.
+        actor_apply: ``(params, obs [..., O]) -> [..., D]``: pre-tanh actions (continuous)
+            or logits (discrete).
+        critic_init: ``(key, joint_obs [A*O], joint_actions [A*D]) -> params``.
+        critic_apply: ``(params, joint_obs [..., A*O], joint_actions [..., A*D]) -> [Q, ...]``.
+        first_q_apply: as ``critic_apply`` for the first critic only, ``-> [...]`` (what the
+            actor loss uses).
+        num_q: ``Q``.
+    """
+
+    actor_init: Callable
+    actor_apply: Callable
+    critic_init: Callable
+    critic_apply: Callable
+    first_q_apply: Callable
+    num_q: int
+
+
+def make_networks(config, env) -> Networks:
+    """MLP actors and centralised MLP critics for ``config`` and ``env`` (flax.linen).
+
+    Observations are scaled at the networks' inputs when ``config.scale_obs`` (the replay
+    buffer keeps raw ones).
+    """
+    discrete = env.action_type == "discrete"
+    actor = Actor(config.hidden_sizes, env.act_dim, discrete, config.final_layer_init)
+    num_q = 2 if config.twin_critics else 1
+    critic = Critic(config.hidden_sizes, num_q, config.critic_layer_norm, config.final_layer_init)
+    scale = getattr(env, "obs_scale", None) if config.scale_obs else None
+    if scale is None:
+        return Networks(actor.init, actor.apply, critic.init, critic.apply, critic.first_q_apply, num_q)
+    inv = 1.0 / jnp.asarray(scale, jnp.float32)  # [O]
+    joint_inv = jnp.tile(inv, env.num_agents)  # [A*O]
+    return Networks(
+        actor_init=actor.init,
+        actor_apply=lambda p, obs: actor.apply(p, obs * inv),
+        critic_init=critic.init,
+        critic_apply=lambda p, obs, act: critic.apply(p, obs * joint_inv, act),
+        first_q_apply=lambda p, obs, act: critic.first_q_apply(p, obs * joint_inv, act),
+        num_q=num_q,
+    )

@@ -46,3 +46,19 @@ def plot_curves(series: dict[str, tuple[list, list]], path: Path | str, title: s
     fig.savefig(tmp)
     plt.close(fig)
     publish(tmp, path)
+
+
+def series_by_member(rows: list[dict], labels: dict[int, str] | None = None) -> dict[str, tuple[list, list]]:
+    """``{label: (env_steps, mean_return)}`` from metrics rows, one series per member (rows
+    without a ``member`` field are member 0; rows without a return are skipped). ``labels``
+    names the members (default ``"mean return"`` for one, ``"member i"`` for several)."""
+    by_member: dict[int, tuple[list, list]] = {}
+    for r in rows:
+        if r.get("mean_return") is None:
+            continue
+        xs, ys = by_member.setdefault(r.get("member", 0), ([], []))
+        xs.append(r["env_steps"])
+        ys.append(r["mean_return"])
+    if labels is None:
+        labels = {m: ("mean return" if len(by_member) == 1 else f"member {m}") for m in by_member}
+    return {labels[m]: xy for m, xy in sorted(by_member.items())}

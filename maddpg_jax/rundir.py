@@ -22,9 +22,10 @@ import numpy as np
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.jsonl"
+EVAL = "eval.json"
 CHECKPOINTS = "checkpoints"
 CURVE = "learning_curve.png"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: per-team episode statistics in the state
 
 
 def publish(tmp: str, path: Path | str) -> None:
@@ -121,6 +122,19 @@ def read_run(run_dir: Path | str):
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"{path} is not a valid run config ({e})") from None
     return config, members
+
+
+def env_facts(trainer) -> dict:
+    """What the env of a run really is, for config.json: agents, teams, spaces, horizon."""
+    env, spec = trainer.env, trainer.spec
+    return {
+        "agents": list(env.agents),
+        "teams": {name: [env.agents[i] for i in idx] for name, idx in spec.teams},
+        "obs_sizes": list(env.obs_sizes),
+        "action_type": env.action_type,
+        "act_sizes": list(env.act_sizes),
+        "horizon": env.horizon(trainer.env_params),
+    }
 
 
 def _is_key(x) -> bool:

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import matplotlib
 
-from maddpg_jax.rundir import publish
-
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -26,9 +24,11 @@ def _spring(x0, y0, x1, y1, coils=8, width=0.06):
     return x0 + t * dx + zig * nx, y0 + t * dy + zig * ny
 
 
-def episode_gif(frames, env, params, path, fps: int = 25, every: int = 2) -> None:
-    """``frames``: list of cart states [A, 4] (x, x_dot, theta, theta_dot). Written atomically."""
-    frames = [np.asarray(f) for f in frames][::every] or [np.zeros((env.num_agents, 4))]
+def episode_gif(states, env, params, path, fps: int = 25, every: int = 2) -> None:
+    """Write one episode as an animated GIF at ``path`` (atomically: a temporary file, then
+    a rename). ``states``: the episode's :class:`~envs.multi_cartpole.EnvState` s, first to
+    last."""
+    frames = [np.asarray(s.carts) for s in states][::every] or [np.zeros((env.num_agents, 4))]
     a = frames[0].shape[0]
     pole = 2 * float(params.length)
     xlim = float(params.x_threshold) + 0.5
@@ -65,7 +65,10 @@ def episode_gif(frames, env, params, path, fps: int = 25, every: int = 2) -> Non
     os.close(fd)
     try:
         anim.save(tmp, writer=PillowWriter(fps=fps))
-        publish(tmp, path)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 -> the user's usual permissions
+        os.replace(tmp, path)
     finally:
         plt.close(fig)
         if os.path.exists(tmp):

@@ -1,0 +1,122 @@
+"""The environment registry: one entry per env holds what the rest of the project needs.
+
+``register(name, factory, ...)`` adds an entry; ``make(name, **env_kwargs)`` builds
+``(env, params)``. An entry names the keyword arguments its env takes (with defaults,
+types, choices and help: the CLI turns them into flags), the solved threshold where one
+exists, a renderer where one exists, and recommended training defaults (any
+:class:`maddpg_jax.Config` field). Facts that depend on the kwargs (agent names, teams,
+spaces, horizon) are properties of the built env (see :class:`envs.base.Environment`).
+No other module tests env names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable
+
+
+class EnvArgError(ValueError):
+    """A bad env keyword argument; ``arg`` names it (the CLI turns it into a flag)."""
+
+    def __init__(self, arg: str, message: str):
+        self.arg = arg
+        super().__init__(f"{arg}: {message}")
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvArg:
+    """One keyword argument an env takes."""
+
+    name: str
+    default: Any
+    type: type
+    help: str
+    choices: tuple | None = None
+    check: Callable[[Any], str | None] | None = None  # value -> error text, or None if fine
+
+    def validate(self, value) -> Any:
+        """The value converted to ``type``; :class:`EnvArgError` when it is not allowed."""
+        if self.type is int and (isinstance(value, bool) or not isinstance(value, int)):
+            if not (isinstance(value, float) and value.is_integer()):
+                raise EnvArgError(self.name, f"must be an integer, got {value!r}")
+            value = int(value)
+        if self.type is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise EnvArgError(self.name, f"must be a finite number, got {value!r}")
+            value = float(value)
+        if self.choices is not None and value not in self.choices:
+            raise EnvArgError(self.name, f"must be one of {list(self.choices)}, got {value!r}")
+        if self.check is not None:
+            problem = self.check(value)
+            if problem:
+                raise EnvArgError(self.name, f"{problem}, got {value!r}")
+        return value
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvEntry:
+    """A registered env.
+
+    Attributes:
+        name: the name ``make`` takes.
+        factory: ``factory(**kwargs) -> (env, params)``, called with every arg resolved.
+        args: the keyword arguments the env takes.
+        solved_return: a 100-episode mean return (per agent) that counts as solved, or None.
+        renderer: ``renderer(frames, env, params, path)`` writing an animated GIF of states
+            collected by ``env.render_state``, or None.
+        defaults: recommended :class:`maddpg_jax.Config` values for this env (fields the
+            user did not set take these; a user's value always wins).
+        description: one line for ``--help``.
+    """
+
+    name: str
+    factory: Callable
+    args: tuple[EnvArg, ...] = ()
+    solved_return: float | None = None
+    renderer: Callable | None = None
+    defaults: dict = dataclasses.field(default_factory=dict)
+    description: str = ""
+
+    def resolve(self, kwargs: dict) -> dict:
+        """Every arg's value (defaults filled in), checked; :class:`EnvArgError` naming an
+        unknown or bad one and what is accepted."""
+        known = {a.name: a for a in self.args}
+        for k in kwargs:
+            if k not in known:
+                accepted = ", ".join(known) or "none"
+                raise EnvArgError(k, f"{self.name} does not take {k!r}; it takes: {accepted}")
+        return {a.name: a.validate(kwargs[a.name]) if a.name in kwargs else a.default for a in self.args}
+
+
+_REGISTRY: dict[str, EnvEntry] = {}
+
+
+def register(name: str, factory: Callable, *, args=(), solved_return=None, renderer=None, defaults=None,
+             description: str = "") -> EnvEntry:
+    """Add an env to the registry (replacing an entry of the same name) and return its entry."""
+    entry = EnvEntry(name, factory, tuple(args), solved_return, renderer, dict(defaults or {}), description)
+    _REGISTRY[name] = entry
+    return entry
+
+
+def names() -> list[str]:
+    """Registered env names, in registration order."""
+    return list(_REGISTRY)
+
+
+def entry(name: str) -> EnvEntry:
+    """The entry of ``name``; ``ValueError`` listing the known names when there is none."""
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise ValueError(f"unknown environment {name!r}; known: {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def make(name: str, **kwargs):
+    """Build an environment and its default parameters: ``(env, params)``.
+
+    Raises ``ValueError`` for an unknown name (listing the known ones) and
+    :class:`EnvArgError` for an argument the env does not take or a bad value.
+    """
+    e = entry(name)
+    return e.factory(**e.resolve(kwargs))

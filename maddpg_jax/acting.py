@@ -1,0 +1,117 @@
+"""Acting: every agent's action from its own observation, with and without exploration.
+
+Pure functions of (spec, networks, parameters, inputs). Shapes: ``E`` envs (or any batch),
+``A`` agents, ``O`` obs_dim, ``D`` act_dim (the widest agent's action size).
+
+What the critic sees ("critic actions", ``[..., A, D]``) is the tanh'd action for
+continuous envs and a one-hot vector for discrete ones. Where agents' action sizes differ,
+the padding is masked: a continuous action's padded entries are 0, a discrete agent never
+picks a padded choice; so padding never reaches the env or a critic as a real action.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from maddpg_jax.config import HParams
+from maddpg_jax.networks import Networks
+
+MASKED_LOGIT = -1e9  # a padded discrete choice: never the argmax, ~0 after softmax
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentSpec:
+    """Static facts about the agents that acting and learning need (hashable)."""
+
+    num_agents: int
+    obs_dim: int
+    act_dim: int
+    act_sizes: tuple[int, ...]
+    discrete: bool
+    teams: tuple[tuple[str, tuple[int, ...]], ...]  # (team name, agent indices), in order
+    action_shape: tuple[int, ...]  # the env's actions array, one env
+
+    @classmethod
+    def from_env(cls, env) -> "AgentSpec":
+        return cls(env.num_agents, env.obs_dim, env.act_dim, tuple(env.act_sizes),
+                   env.action_type == "discrete", tuple((k, tuple(v)) for k, v in env.teams.items()),
+                   tuple(env.action_shape))
+
+    @property
+    def padded(self) -> bool:
+        """Whether some agent's action is shorter than ``act_dim`` (then masks apply)."""
+        return min(self.act_sizes) < self.act_dim
+
+    @property
+    def action_mask(self) -> np.ndarray:
+        """``bool [A, D]``: which entries of each agent's action are real."""
+        return np.arange(self.act_dim)[None, :] < np.asarray(self.act_sizes)[:, None]
+
+    @property
+    def team_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.teams)
+
+    @property
+    def team_weights(self) -> np.ndarray:
+        """``float32 [T, A]``: 1/|team| for the team's agents, so ``weights @ r`` is each
+        team's mean."""
+        w = np.zeros((len(self.teams), self.num_agents), np.float32)
+        for t, (_, idx) in enumerate(self.teams):
+            w[t, list(idx)] = 1.0 / len(idx)
+        return w
+
+
+def policy_outputs(networks: Networks, actor_params, obs: jax.Array) -> jax.Array:
+    """Every agent's raw actor output: ``obs [B, A, O] -> [B, A, D]`` (vmapped over agents)."""
+    return jax.vmap(networks.actor_apply, in_axes=(0, 1), out_axes=1)(actor_params, obs)
+
+
+def mask_outputs(spec: AgentSpec, out: jax.Array) -> jax.Array:
+    """Padded entries of raw outputs ``[..., A, D]``: logits -> MASKED_LOGIT, else -> 0."""
+    if not spec.padded:
+        return out
+    return jnp.where(spec.action_mask, out, MASKED_LOGIT if spec.discrete else 0.0)
+
+
+def policy_actions(spec: AgentSpec, networks: Networks, actor_params, obs: jax.Array) -> jax.Array:
+    """Deterministic actions ``[B, A, D]``: tanh'd (continuous) or masked logits (discrete)."""
+    out = mask_outputs(spec, policy_outputs(networks, actor_params, obs))
+    return out if spec.discrete else jnp.tanh(out)
+
+
+def explore(spec: AgentSpec, networks: Networks, actor_params, obs, key, hp: HParams) -> jax.Array:
+    """Critic actions ``[E, A, D]`` with exploration: Gaussian noise of std ``hp.noise_std``
+    clipped to [-1, 1] (continuous), or a categorical draw from softmax(logits) as a one-hot
+    vector (discrete: argmax(logits + Gumbel noise))."""
+    out = policy_actions(spec, networks, actor_params, obs)
+    if spec.discrete:
+        g = jax.random.gumbel(key, out.shape)
+        return jax.nn.one_hot(jnp.argmax(out + g, -1), spec.act_dim, dtype=jnp.float32)
+    noise = hp.noise_std * jax.random.normal(key, out.shape)
+    return mask_outputs(spec, jnp.clip(out + noise, -1.0, 1.0))
+
+
+def random_actions(spec: AgentSpec, key, num_envs: int) -> jax.Array:
+    """Uniformly random critic actions ``[E, A, D]`` (the warm-up's)."""
+    a, d = spec.num_agents, spec.act_dim
+    if spec.discrete:
+        high = jnp.asarray(spec.act_sizes, jnp.int32) if spec.padded else d
+        return jax.nn.one_hot(jax.random.randint(key, (num_envs, a), 0, high), d, dtype=jnp.float32)
+    return mask_outputs(spec, jax.random.uniform(key, (num_envs, a, d), jnp.float32, -1.0, 1.0))
+
+
+def env_actions(spec: AgentSpec, critic_actions: jax.Array) -> jax.Array:
+    """What the env takes from what the critic sees: ``[..., A, D]`` -> the env's actions
+    (``int32 [..., A]`` for discrete)."""
+    return jnp.argmax(critic_actions, -1).astype(jnp.int32) if spec.discrete else critic_actions
+
+
+def greedy_env_actions(spec: AgentSpec, networks: Networks, actor_params, obs: jax.Array) -> jax.Array:
+    """The env's actions without exploration, for ``obs [..., A, O]`` (any leading axes)."""
+    lead = obs.shape[:-2]
+    flat = obs.reshape((-1,) + obs.shape[-2:])
+    return env_actions(spec, policy_actions(spec, networks, actor_params, flat)).reshape(lead + spec.action_shape)

@@ -1,0 +1,121 @@
+"""Noise-free evaluation of a policy, and loading a saved one, for any registered env.
+
+``evaluate_policy`` runs ``episodes`` envs for one episode each in one compiled program
+(the env's own horizon from its registry facts); ``rollout_states`` collects one episode's
+env states for the env's renderer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import envs
+from maddpg_jax import members as members_lib
+from maddpg_jax import rundir
+from maddpg_jax.config import Config
+from maddpg_jax.errors import UsageError
+
+
+def episode_returns(trainer, actor_params, episodes: int, key: jax.Array) -> np.ndarray:
+    """``[episodes, T]``: each team's return (mean over its agents of each agent's sum of
+    rewards) of the first episode in each of ``episodes`` envs, greedy policy (no noise).
+
+    ``actor_params``: one member's actors, leaves ``[A, ...]``.
+    """
+    venv = envs.VecEnv(trainer.env, episodes)
+    weights = jnp.asarray(trainer.spec.team_weights)  # [T, A]
+    k_reset, k_run = jax.random.split(key)
+    horizon = trainer.env.horizon(trainer.env_params)
+
+    @jax.jit
+    def run(k_reset, k_run):
+        obs, state = venv.reset(k_reset, trainer.env_params)
+
+        def body(carry, k):
+            obs, state, ret, alive = carry
+            actions = trainer.policy(actor_params, obs)
+            obs, state, r, term, trunc, _ = venv.step(k, state, actions, trainer.env_params)
+            ret = ret + jnp.where(alive[:, None], r @ weights.T, 0.0)
+            alive = alive & ~jnp.any(term | trunc, -1)
+            return (obs, state, ret, alive), None
+
+        init = (obs, state, jnp.zeros((episodes, weights.shape[0])), jnp.ones(episodes, bool))
+        return jax.lax.scan(body, init, jax.random.split(k_run, horizon))[0][2]
+
+    return np.asarray(run(k_reset, k_run))
+
+
+def rollout_states(trainer, actor_params, key: jax.Array) -> list:
+    """The env states of one greedy episode, first to last (for the env's renderer)."""
+    env, params = trainer.env, trainer.env_params
+    k_reset, k_run = jax.random.split(key)
+
+    @jax.jit
+    def run(k_reset, k_run):
+        obs, state = env.reset(k_reset, params)
+
+        def body(carry, k):
+            state, obs, alive = carry
+            actions = trainer.policy(actor_params, obs)
+            obs, after, _, term, trunc, _ = env.step(k, state, actions, params)
+            return (after, obs, alive & ~jnp.any(term | trunc)), (state, alive)
+
+        return jax.lax.scan(body, (state, obs, jnp.bool_(True)), jax.random.split(k_run, env.horizon(params)))[1]
+
+    states, alive = jax.device_get(run(k_reset, k_run))
+    return [jax.tree.map(lambda x: x[t], states) for t in range(int(np.sum(alive)))]
+
+
+def read_run_for(run_dir: Path) -> tuple[Config, list[dict]]:
+    """``(config, members)`` of a run directory that holds a checkpoint; compiles nothing."""
+    try:
+        config, members = rundir.read_run(run_dir)
+    except rundir.NoRunError:
+        raise UsageError(f"run_dir: {run_dir} is not a run directory ({rundir.CONFIG} not found)") from None
+    except ValueError as e:
+        raise UsageError(f"run_dir: {e}") from None
+    if not rundir.has_checkpoint(run_dir):
+        raise UsageError(f"run_dir: {run_dir} has no checkpoint")
+    return config, members
+
+
+def load_run(run_dir: Path, config: Config, members: list[dict]):
+    """``(trainer, state)`` of the latest checkpoint in ``run_dir`` (see :func:`read_run_for`)."""
+    ckpt = rundir.Checkpoints(run_dir)
+    trainer, runner, placed = members_lib.build(config, members)
+    keys, hp = members_lib.place(runner, config, placed)
+    try:
+        state, _ = ckpt.restore(ckpt.latest_step(), runner.init(keys, hp), config.to_dict())
+    except rundir.CheckpointError as e:
+        raise UsageError(f"run_dir: {e} in {run_dir}; not loaded") from None
+    finally:
+        ckpt.close()
+    return trainer, state
+
+
+def evaluate(run_dir: Path, episodes: int, member: int, seed: int, gif: str | None) -> dict:
+    """Noise-free returns of a saved run's policy over ``episodes`` episodes; writes
+    ``eval.json`` into the run directory (and an animated GIF when ``gif``). Returns the
+    summary written."""
+    config, members = read_run_for(run_dir)
+    entry = envs.entry(config.env)
+    if gif and entry.renderer is None:
+        raise UsageError(f"--gif: {config.env} has no renderer")
+    if not 0 <= member < len(members):
+        raise UsageError(f"--member: must be in [0, {len(members) - 1}], got {member}")
+    trainer, state = load_run(run_dir, config, members)
+    actor = jax.tree.map(lambda x: x[member], state.agents.actor)
+    teams = episode_returns(trainer, actor, episodes, jax.random.key(seed))  # [N, T]
+    returns = teams @ (np.asarray([len(i) for _, i in trainer.spec.teams]) / trainer.spec.num_agents)
+    summary = {"episodes": episodes, "member": member, "seed": seed,
+               "mean_return": float(returns.mean()), "std_return": float(returns.std()),
+               "min_return": float(returns.min()), "max_return": float(returns.max()),
+               "team_returns": {name: float(teams[:, t].mean()) for t, name in enumerate(trainer.spec.team_names)}}
+    rundir.write_json(Path(run_dir) / rundir.EVAL, summary)
+    if gif:
+        entry.renderer(rollout_states(trainer, actor, jax.random.key(seed + 1)), trainer.env, trainer.env_params, gif)
+    return summary

@@ -1,0 +1,76 @@
+"""The one host loop: compiled chunks of the training loop, with a callback between them.
+
+The CLI, the benchmarks and the tests all run training through :func:`run_chunks` (the
+idea of brax's ``progress_fn``). Inside a chunk there is no host round trip; between chunks
+the callback logs, checkpoints, draws progress or stops the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Callable
+
+from maddpg_jax.config import Config
+from maddpg_jax.parallel import MemberRunner, fetch
+
+
+@dataclasses.dataclass
+class Chunk:
+    """What the callback sees after each chunk."""
+
+    start: int  # iterations done before the chunk
+    num_iterations: int  # iterations in the chunk
+    learn: bool  # False for the random-action warm-up
+    state: Any  # the training state after the chunk (members on the leading axis)
+    metrics: Any  # host numpy Metrics, every field [members, num_iterations, ...]
+    wall_s: float  # seconds since the run started (plus the resumed run's earlier seconds)
+    chunk_s: float  # seconds this chunk took
+
+    @property
+    def end(self) -> int:
+        return self.start + self.num_iterations
+
+
+def plan_chunks(config: Config, start: int = 0, chunk_iterations: int | None = None) -> list[tuple[int, bool]]:
+    """``(iterations, learn)`` chunks from iteration ``start`` to the end of the run: the
+    warm-up (in chunks of at most 4 x the learning chunk), then learning chunks of
+    ``chunk_iterations`` (default ``config.chunk_iterations``, whole log intervals)."""
+    w, n = config.warmup_iterations, config.num_iterations
+    k = chunk_iterations or config.chunk_iterations
+    plan, it = [], start
+    while it < n:
+        learn = it >= w
+        end = min(n, it + k) if learn else min(w, it + 4 * k)
+        plan.append((end - it, learn))
+        it = end
+    return plan
+
+
+def compile_chunks(runner: MemberRunner, state, hparams, plan) -> None:
+    """Compile every distinct chunk of ``plan`` ahead of time (so callers can time
+    compilation apart from running)."""
+    for n, learn in sorted(set(plan)):
+        runner.compile(state, hparams, n, learn)
+
+
+def run_chunks(runner: MemberRunner, state, hparams, plan, on_chunk: Callable[[Chunk], bool | None] | None = None,
+               start: int = 0, wall_offset: float = 0.0, clock=time.perf_counter):
+    """Run ``plan`` (from :func:`plan_chunks`) from iteration ``start``.
+
+    After each chunk ``on_chunk(chunk)`` is called; returning ``False`` stops the loop.
+    Returns ``(last chunk or None, whether the plan ran to its end)``. The caller decides
+    from the chunk what to keep (a chunk with non-finite losses, say, is not checkpointed).
+    """
+    t0 = clock() - wall_offset
+    it, chunk = start, None
+    for n, learn in plan:
+        t_chunk = clock()
+        state, metrics = runner.run(state, hparams, n, learn)
+        metrics = fetch(metrics)
+        now = clock()
+        chunk = Chunk(it, n, learn, state, metrics, now - t0, now - t_chunk)
+        it += n
+        if on_chunk is not None and on_chunk(chunk) is False:
+            return chunk, False
+    return chunk, True

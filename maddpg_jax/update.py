@@ -1,0 +1,156 @@
+"""Learning: agent parameters, optimisers, and one update round of every agent.
+
+An update round samples one minibatch and updates every agent's critic, then (every
+``actor_delay`` rounds) its actor and both target networks; all agents at once, vmapped
+over the agent axis. With data parallelism (``Learner.data_axis`` set, run inside
+``shard_map``) gradients and logged losses are averaged over that mesh axis.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from maddpg_jax import buffer as rb
+from maddpg_jax.acting import AgentSpec
+from maddpg_jax.config import Config, HParams
+from maddpg_jax.losses import Losses, polyak
+from maddpg_jax.networks import Networks
+
+
+@struct.dataclass
+class AgentParams:
+    """Every leaf has a leading agent axis ``[A, ...]``."""
+
+    actor: Any
+    critic: Any
+    target_actor: Any
+    target_critic: Any
+    actor_opt: Any
+    critic_opt: Any
+
+
+class UpdateMetrics(NamedTuple):
+    critic_loss: jax.Array  # [] mean over agents
+    actor_loss: jax.Array  # [] mean over agents (0 where the actor did not update)
+    q_mean: jax.Array  # [] mean Q of the batch, over agents
+    actor_updated: jax.Array  # [] bool: whether this round updated the actors
+
+
+class Learner(NamedTuple):
+    """What one update round needs besides its inputs (static: closed over in jit)."""
+
+    config: Config
+    spec: AgentSpec
+    networks: Networks
+    losses: Losses
+    batch_size: int  # per device
+    total_updates: int  # update rounds in the whole run (for the learning-rate schedule)
+    data_axis: str | None = None  # mesh axis to average gradients over, or None
+
+
+def pmean(learner: Learner, x):
+    return jax.lax.pmean(x, learner.data_axis) if learner.data_axis else x
+
+
+def make_optimizer(config: Config, learning_rate) -> optax.GradientTransformation:
+    """Adam, after clipping to ``config.grad_clip`` global norm when that is > 0."""
+    adam = optax.adam(learning_rate)
+    return optax.chain(optax.clip_by_global_norm(config.grad_clip), adam) if config.grad_clip > 0 else adam
+
+
+def init_agents(learner: Learner, k_actor: jax.Array, k_critic: jax.Array, hp: HParams) -> AgentParams:
+    """Fresh parameters (each key split once per agent, so agents differ), targets equal to
+    them, and zeroed optimiser states."""
+    spec, networks = learner.spec, learner.networks
+    a, o, d = spec.num_agents, spec.obs_dim, spec.act_dim
+    actor = jax.vmap(networks.actor_init, in_axes=(0, None))(jax.random.split(k_actor, a), jnp.zeros((o,)))
+    critic = jax.vmap(networks.critic_init, in_axes=(0, None, None))(
+        jax.random.split(k_critic, a), jnp.zeros((a * o,)), jnp.zeros((a * d,))
+    )
+    return AgentParams(
+        actor=actor,
+        critic=critic,
+        target_actor=actor,
+        target_critic=critic,
+        actor_opt=jax.vmap(make_optimizer(learner.config, hp.actor_lr).init)(actor),
+        critic_opt=jax.vmap(make_optimizer(learner.config, hp.critic_lr).init)(critic),
+    )
+
+
+def lr_factor(learner: Learner, updates: jax.Array) -> jax.Array:
+    """Learning-rate multiplier after ``updates`` rounds: 1 -> 0 linearly over the run with
+    ``lr_decay='linear'`` (seed-to-seed spread late in a run came from collapses after
+    solving; annealing both rates holds the solved policy), else 1. It scales Adam's step,
+    so the optimiser state is the same with either schedule."""
+    if learner.config.lr_decay == "linear":
+        return jnp.maximum(0.0, 1.0 - updates.astype(jnp.float32) / learner.total_updates)
+    return jnp.float32(1.0)
+
+
+def update_critics(learner: Learner, agents: AgentParams, batch, key, hp: HParams, lr_scale):
+    """Every agent's critic, one Adam step (``key``: the target policy's smoothing noise). Returns (critic params, opt state, loss [A], q [A])."""
+    next_actions = learner.losses.target_actions(agents.target_actor, batch.next_obs, key)
+    grad_fn = jax.value_and_grad(learner.losses.critic_loss, has_aux=True)
+    (loss, q_mean), grads = jax.vmap(grad_fn, in_axes=(0, 0, 0, None, None, None))(
+        agents.critic, agents.target_critic, jnp.arange(learner.spec.num_agents), batch, next_actions, hp.gamma
+    )
+    grads = pmean(learner, grads)
+    updates, opt = jax.vmap(make_optimizer(learner.config, hp.critic_lr * lr_scale).update)(
+        grads, agents.critic_opt, agents.critic
+    )
+    return optax.apply_updates(agents.critic, updates), opt, loss, q_mean
+
+
+def update_actors(learner: Learner, agents: AgentParams, critic, batch, key, hp: HParams, lr_scale):
+    """Every agent's actor, one Adam step against the just-updated ``critic``, then both
+    targets by Polyak averaging. Returns (actor, target actor, target critic, actor opt,
+    loss [A])."""
+
+    def total_actor_loss(actor_params):
+        losses = learner.losses.actor_losses(actor_params, critic, batch, key, hp.gumbel_temperature)
+        return losses.sum(), losses
+
+    (_, loss), grads = jax.value_and_grad(total_actor_loss, has_aux=True)(agents.actor)
+    grads = pmean(learner, grads)
+    updates, opt = jax.vmap(make_optimizer(learner.config, hp.actor_lr * lr_scale).update)(
+        grads, agents.actor_opt, agents.actor
+    )
+    actor = optax.apply_updates(agents.actor, updates)
+    return (actor, polyak(actor, agents.target_actor, hp.tau), polyak(critic, agents.target_critic, hp.tau),
+            opt, loss)
+
+
+def update_round(learner: Learner, agents: AgentParams, buffer: rb.BufferState, updates: jax.Array,
+                 key: jax.Array, hp: HParams) -> tuple[AgentParams, UpdateMetrics]:
+    """One update of every agent on one minibatch drawn from ``buffer``; ``updates`` is the
+    number of rounds done before this one (for the schedule and the actor delay)."""
+    k_sample, k_target, k_actor = jax.random.split(key, 3)
+    lr_scale = lr_factor(learner, updates)
+    batch = rb.sample(buffer, k_sample, learner.batch_size)
+    critic, critic_opt, c_loss, q_mean = update_critics(learner, agents, batch, k_target, hp, lr_scale)
+
+    def actor_step(_):
+        return update_actors(learner, agents, critic, batch, k_actor, hp, lr_scale)
+
+    delay = learner.config.actor_delay
+    on_beat = (updates + 1) % delay == 0
+    if delay == 1:
+        actor, target_actor, target_critic, actor_opt, a_loss = actor_step(None)
+    else:
+        # Delayed actor and targets (MATD3): off-beat rounds skip that work entirely.
+        def skip(_):
+            # zeros_like(c_loss), not jnp.zeros: inside shard_map the loss must vary over
+            # the member axis like the on-beat branch's does.
+            return agents.actor, agents.target_actor, agents.target_critic, agents.actor_opt, jnp.zeros_like(c_loss)
+
+        actor, target_actor, target_critic, actor_opt, a_loss = jax.lax.cond(on_beat, actor_step, skip, None)
+    new = AgentParams(actor=actor, critic=critic, target_actor=target_actor, target_critic=target_critic,
+                      actor_opt=actor_opt, critic_opt=critic_opt)
+    metrics = UpdateMetrics(critic_loss=pmean(learner, c_loss.mean()), actor_loss=pmean(learner, a_loss.mean()),
+                            q_mean=pmean(learner, q_mean.mean()), actor_updated=on_beat)
+    return new, metrics
