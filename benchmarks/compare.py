@@ -27,13 +27,24 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from maddpg_jax.parallel import configure_host_devices  # noqa: E402
+from maddpg_jax.parallel import configure_host_devices
 
 configure_host_devices()
 
 ROWS = [(1, 256, 1), (16, 256, 1), (64, 256, 2), (1024, 1024, 1)]
-PLAIN = dict(twin_critics=False, target_noise=0.0, critic_layer_norm=False, huber_delta=0.0, final_layer_init=0.0,
-             gamma=0.95, tau=0.01, actor_lr=1e-3, critic_lr=1e-3, noise_std=0.1, lr_decay="none")
+PLAIN = dict(
+    twin_critics=False,
+    target_noise=0.0,
+    critic_layer_norm=False,
+    huber_delta=0.0,
+    final_layer_init=0.0,
+    gamma=0.95,
+    tau=0.01,
+    actor_lr=1e-3,
+    critic_lr=1e-3,
+    noise_std=0.1,
+    lr_decay="none",
+)
 TORCH_PLAIN = dict(gamma=0.95, tau=0.01, lr_actor=1e-3, lr_critic=1e-3, noise_std=0.1)
 
 
@@ -42,12 +53,19 @@ def ours_rate(e, b, u, seconds=6.0):
     import jax
 
     from maddpg_jax import Config
-    from maddpg_jax.session import build, member_hparams, member_keys
+    from maddpg_jax import members as members_lib
 
-    c = Config(num_envs=e, batch_size=b, updates_per_step=u, buffer_size=max(b, 1 << 17) // 2 * 2,
-               total_env_steps=10**9, warmup_env_steps=0, **PLAIN)
-    trainer, runner, placed = build(c, [{"seed": 0}])
-    hp, keys = runner.place(member_hparams(c, placed)), runner.place(member_keys(placed))
+    c = Config(
+        num_envs=e,
+        batch_size=b,
+        updates_per_step=u,
+        buffer_size=max(b, 1 << 17) // 2 * 2,
+        total_env_steps=10**9,
+        warmup_env_steps=0,
+        **PLAIN,
+    )
+    trainer, runner, placed = members_lib.build(c, [{"seed": 0}])
+    keys, hp = members_lib.place(runner, c, placed)
     state = runner.init(keys, hp)
     fill = max(1, b // e + 1)
     state, _ = runner.run(state, hp, fill, False)
@@ -68,8 +86,16 @@ def ours_rate(e, b, u, seconds=6.0):
 def torch_rate(e, b, u, seconds=8.0):
     from benchmarks.baselines.torch_maddpg.maddpg import train
 
-    r = train(num_envs=e, batch_size=b, updates_per_step=u, warmup_env_steps=b, total_env_steps=10**9,
-              buffer_size=1 << 17, time_budget_s=seconds, **TORCH_PLAIN)
+    r = train(
+        num_envs=e,
+        batch_size=b,
+        updates_per_step=u,
+        warmup_env_steps=b,
+        total_env_steps=10**9,
+        buffer_size=1 << 17,
+        time_budget_s=seconds,
+        **TORCH_PLAIN,
+    )
     return r["env_steps_per_s"], r["update_rounds_per_s"]
 
 
@@ -89,8 +115,9 @@ def memory_probe(which: str) -> None:
 
 def peak_rss_mib(which: str) -> float:
     """Peak RSS of a fresh child process that runs the probe."""
-    out = subprocess.run([sys.executable, __file__, "--memory-probe", which], cwd=ROOT, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, __file__, "--memory-probe", which], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
     return int(out.split("VmHWM_KiB=")[1].split()[0]) / 1024
 
 
@@ -98,18 +125,25 @@ def solve_curves(seconds: float):
     """Curves (wall_s, mean_return) of 3 seeds each."""
     import numpy as np
 
-    from benchmarks.time_to_solve import run as ours_run
     from benchmarks.baselines.torch_maddpg.maddpg import train
+    from benchmarks.time_to_solve import run as ours_run
+    from benchmarks.time_to_solve import summarize
     from maddpg_jax import Config
 
-    rows, compile_s, total_s, returns, steps = ours_run(Config(), 3)
-    # Wall-clock for ours: chunks end at known times; spread evenly between compile and end.
-    walls = np.linspace(compile_s, total_s, returns.shape[1])
-    ours = [(walls.tolist(), np.nan_to_num(returns[s]).tolist()) for s in range(3)]
+    result = ours_run(Config(), 3)
+    rows = summarize(result, 475.0)
+    ours = [(result["wall_s"].tolist(), np.nan_to_num(result["returns"][s]).tolist()) for s in range(3)]
     theirs = []
     for seed in range(3):
-        r = train(num_envs=16, batch_size=256, updates_per_step=1, total_env_steps=10**9, time_budget_s=seconds,
-                  seed=seed, **TORCH_PLAIN)
+        r = train(
+            num_envs=16,
+            batch_size=256,
+            updates_per_step=1,
+            total_env_steps=10**9,
+            time_budget_s=seconds,
+            seed=seed,
+            **TORCH_PLAIN,
+        )
         theirs.append((r["curve"]["wall_s"], r["curve"]["mean_return"]))
     return ours, rows, theirs
 
@@ -125,8 +159,10 @@ def main():
     if args.memory_probe:
         return memory_probe(args.memory_probe)
     if args.memory_only:
-        print(f"Peak resident memory at (1024, 1024, 1): maddpg-jax {peak_rss_mib('ours'):,.0f} MiB, "
-              f"PyTorch {peak_rss_mib('torch'):,.0f} MiB")
+        print(
+            f"Peak resident memory at (1024, 1024, 1): maddpg-jax {peak_rss_mib('ours'):,.0f} MiB, "
+            f"PyTorch {peak_rss_mib('torch'):,.0f} MiB"
+        )
         return None
 
     import jax
@@ -137,24 +173,38 @@ def main():
     import torch
 
     os.makedirs(args.out, exist_ok=True)
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor())
-    head = (f"Machine: {cpu}, {os.cpu_count()} cores; jax {jax.__version__} ({len(jax.devices())} CPU devices), "
-            f"torch {torch.__version__} ({torch.get_num_threads()} threads).")
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+        platform.processor(),
+    )
+    head = (
+        f"Machine: {cpu}, {os.cpu_count()} cores; jax {jax.__version__} ({len(jax.devices())} CPU devices), "
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads)."
+    )
     print(head, flush=True)
-    lines = [head, "", "| (E, B, U) | maddpg-jax env steps/s | PyTorch env steps/s | ratio | maddpg-jax update rounds/s "
-             "| PyTorch update rounds/s | maddpg-jax compile s |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        head,
+        "",
+        "| (E, B, U) | maddpg-jax env steps/s | PyTorch env steps/s | ratio | maddpg-jax update rounds/s "
+        "| PyTorch update rounds/s | maddpg-jax compile s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     results = {}
     for e, b, u in ROWS:
         o_sps, o_ups, comp = ours_rate(e, b, u)
         t_sps, t_ups = torch_rate(e, b, u)
         results[(e, b, u)] = (o_sps, t_sps)
-        lines.append(f"| ({e}, {b}, {u}) | {o_sps:,.0f} | {t_sps:,.0f} | {o_sps / t_sps:.1f}x | {o_ups:,.0f} | "
-                     f"{t_ups:,.0f} | {comp:.1f} |")
+        lines.append(
+            f"| ({e}, {b}, {u}) | {o_sps:,.0f} | {t_sps:,.0f} | {o_sps / t_sps:.1f}x | {o_ups:,.0f} | "
+            f"{t_ups:,.0f} | {comp:.1f} |"
+        )
         print(lines[-1], flush=True)
     mem_o, mem_t = peak_rss_mib("ours"), peak_rss_mib("torch")
-    lines += ["", f"Peak resident memory at (1024, 1024, 1): maddpg-jax {mem_o:,.0f} MiB, PyTorch {mem_t:,.0f} MiB "
-              "(whole process, each in its own child; the jax figure includes XLA and the compiled programs)."]
+    lines += [
+        "",
+        f"Peak resident memory at (1024, 1024, 1): maddpg-jax {mem_o:,.0f} MiB, PyTorch {mem_t:,.0f} MiB "
+        "(whole process, each in its own child; the jax figure includes XLA and the compiled programs).",
+    ]
     print(lines[-1], flush=True)
 
     # Scaling with the number of envs (B = 256, U = 1).
@@ -200,12 +250,17 @@ def main():
         fig.savefig(os.path.join(args.out, "time_to_solve.png"))
         plt.close(fig)
         first = lambda x, y: next((a for a, v in zip(x, y) if v >= 475), None)
-        lines += ["", "| seed | maddpg-jax wall s to 475 | PyTorch wall s to 475 | PyTorch best mean return |",
-                  "|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            "| seed | maddpg-jax wall s to 475 | PyTorch wall s to 475 | PyTorch best mean return |",
+            "|---:|---:|---:|---:|",
+        ]
         for s in range(3):
             o, t = first(*ours[s]), first(*theirs[s])
-            lines.append(f"| {s} | {o if o is None else round(o, 1)} | {'never' if t is None else round(t, 1)} | "
-                         f"{max(theirs[s][1], default=float('nan')):.0f} |")
+            lines.append(
+                f"| {s} | {o if o is None else round(o, 1)} | {'never' if t is None else round(t, 1)} | "
+                f"{max(theirs[s][1], default=float('nan')):.0f} |"
+            )
     text = "\n".join(lines) + "\n"
     with open(os.path.join(args.out, "compare.md"), "w") as f:
         f.write(text)

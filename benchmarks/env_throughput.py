@@ -36,9 +36,7 @@ def best_of(fn, repeats=3):
 
 
 def time_vec_env(num_agents, num_envs, steps, coupling, action_type):
-    env, params = envs.make(
-        "MultiCartPole-v0", num_agents=num_agents, coupling=coupling, action_type=action_type
-    )
+    env, params = envs.make("MultiCartPole-v0", num_agents=num_agents, coupling=coupling, action_type=action_type)
     venv = envs.VecEnv(env, num_envs)
     k_bank, k_reset, k_run = jax.random.split(jax.random.key(0), 3)
     if action_type == "discrete":
@@ -109,14 +107,19 @@ def main():
     ap.add_argument("--steps", type=int, default=300, help="steps per timed run")
     args = ap.parse_args()
     n, steps = args.carts, args.steps
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"jax {jax.__version__} on {jax.devices()[0].device_kind}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"jax {jax.__version__} on {jax.devices()[0].device_kind}"
+    )
     print(f"{n} carts x {steps} steps, best of 3 after warm-up\n")
 
     rows = []
     rows.append(("maddpg-jax VecEnv, 1 agent/env, discrete, k=0", time_vec_env(1, n, steps, 0.0, "discrete")))
     rows.append(("maddpg-jax VecEnv, 2 agents/env, continuous, k=1", time_vec_env(2, n // 2, steps, 1.0, "continuous")))
-    for name, fn in (("gymnax CartPole-v1 (vmap)", time_gymnax), ("gymnasium CartPole-v1 vector_entry_point", time_gymnasium)):
+    for name, fn in (
+        ("gymnax CartPole-v1 (vmap)", time_gymnax),
+        ("gymnasium CartPole-v1 vector_entry_point", time_gymnasium),
+    ):
         try:
             rows.append((name, fn(n, steps)))
         except ImportError as e:

@@ -19,37 +19,33 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from maddpg_jax.parallel import configure_host_devices  # noqa: E402
+from maddpg_jax.parallel import configure_host_devices
 
 configure_host_devices()
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
 
-from maddpg_jax import Config, make_trainer  # noqa: E402
-from maddpg_jax.cli import MPE_DEFAULTS  # noqa: E402
-from maddpg_jax.parallel import MemberRunner, chunk_plan  # noqa: E402
-from maddpg_jax.plotting import plot_curves  # noqa: E402
+from maddpg_jax import Config
+from maddpg_jax import members as members_lib
+from maddpg_jax.loop import plan_chunks, run_chunks
+from maddpg_jax.plotting import plot_curves
 
 ENV = "jaxmarl:MPE_simple_spread_v3"
 
 
 def train(config: Config, seeds: int, learn: bool = True):
-    runner = MemberRunner(make_trainer(config), seeds)
-    keys = runner.place(jax.random.split(jax.random.key(config.seed), seeds))
-    hp = runner.place(jax.tree.map(lambda x: jnp.broadcast_to(x, (seeds,)), config.hparams()))
-    state = runner.init(keys, hp)
-    w, n = config.warmup_iterations, config.num_iterations
-    plan = [(w, False)] + [(k, learn) for k in chunk_plan(n - w, max(1, (n - w) // 20))]
+    """Seeds ``seed .. seed + seeds - 1`` in one program through the host loop; ``learn=False``
+    keeps the random warm-up policy the whole run (the random baseline)."""
+    _, runner, placed = members_lib.build(config, members_lib.seed_members(config, seeds))
+    keys, hp = members_lib.place(runner, config, placed)
+    plan = [(n, lrn and learn) for n, lrn in plan_chunks(config)]
     returns, steps = [], []
-    for k, lrn in plan:
-        if k == 0:
-            continue
-        state, m = runner.run(state, hp, k, lrn)
-        m = jax.device_get(m)
-        returns.append(m["mean_return"][:seeds])
-        steps.append(m["env_steps"][0])
+
+    def on_chunk(chunk):
+        returns.append(chunk.metrics.mean_return[:seeds])
+        steps.append(chunk.metrics.env_steps[0])
+
+    run_chunks(runner, runner.init(keys, hp), hp, plan, on_chunk)
     return np.concatenate(steps), np.concatenate(returns, axis=1)
 
 
@@ -59,8 +55,11 @@ def main():
     ap.add_argument("--total-env-steps", type=int, default=300_000)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     args = ap.parse_args()
-    config = Config(env=ENV, **{**MPE_DEFAULTS, "total_env_steps": args.total_env_steps,
-                                "buffer_size": min(MPE_DEFAULTS["buffer_size"], args.total_env_steps)})
+    # The env's recommended defaults from its registry entry, with this run's length.
+    default_buffer = Config(env=ENV).buffer_size
+    config = Config(
+        env=ENV, total_env_steps=args.total_env_steps, buffer_size=min(default_buffer, args.total_env_steps)
+    )
     t0 = time.perf_counter()
     steps, trained = train(config, args.seeds)
     wall = time.perf_counter() - t0
@@ -76,11 +75,20 @@ def main():
     for name, r in (("MADDPG (final 100-episode mean)", trained[:, -1]), ("random", rand[:, -1])):
         print(f"| {name} | " + " | ".join(f"{v:.1f}" for v in r) + f" | {np.mean(r):.1f} |")
     idx = np.linspace(0, len(steps) - 1, 7).astype(int)[1:]
-    print("\nMADDPG mean over seeds at env steps " + ", ".join(f"{steps[i]:,}: {np.nanmean(trained[:, i]):.1f}"
-                                                             for i in idx))
+    print(
+        "\nMADDPG mean over seeds at env steps "
+        + ", ".join(f"{steps[i]:,}: {np.nanmean(trained[:, i]):.1f}" for i in idx)
+    )
     with open(os.path.join(args.out, "mpe_simple_spread.json"), "w") as f:
-        json.dump({"env_steps": steps[::5].tolist(), "maddpg": trained[:, ::5].tolist(),
-                   "random": rand[:, ::5].tolist(), "wall_s": wall}, f)
+        json.dump(
+            {
+                "env_steps": steps[::5].tolist(),
+                "maddpg": trained[:, ::5].tolist(),
+                "random": rand[:, ::5].tolist(),
+                "wall_s": wall,
+            },
+            f,
+        )
 
 
 if __name__ == "__main__":

@@ -23,18 +23,17 @@ sys.path.insert(0, ROOT)
 
 def measure(members_list, iterations=40, member_chunk=None):
     import jax
-    import jax.numpy as jnp
 
-    from maddpg_jax import Config, make_trainer
-    from maddpg_jax.parallel import MemberRunner
+    from maddpg_jax import Config
+    from maddpg_jax import members as members_lib
 
     out = []
     for m in members_list:
-        c = Config(num_envs=16, batch_size=256, updates_per_step=1, buffer_size=8192, warmup_env_steps=0,
-                   total_env_steps=10**9)
-        runner = MemberRunner(make_trainer(c), m, member_chunk=member_chunk)
-        keys = runner.place(jax.random.split(jax.random.key(0), m))
-        hp = runner.place(jax.tree.map(lambda x: jnp.broadcast_to(x, (m,)), c.hparams()))
+        c = Config(
+            num_envs=16, batch_size=256, updates_per_step=1, buffer_size=8192, warmup_env_steps=0, total_env_steps=10**9
+        )
+        _, runner, placed = members_lib.build(c, members_lib.seed_members(c, m), member_chunk)
+        keys, hp = members_lib.place(runner, c, placed)
         state = runner.init(keys, hp)
         state, _ = runner.run(state, hp, 17, False)  # enough transitions to sample a batch
         runner.compile(state, hp, iterations, True)
@@ -44,8 +43,14 @@ def measure(members_list, iterations=40, member_chunk=None):
             t0 = time.perf_counter()
             jax.block_until_ready(runner.run(state, hp, iterations, True))
             best = min(best, time.perf_counter() - t0)
-        out.append({"members": m, "devices": len(runner.devices), "padded": runner.size,
-                    "env_steps_per_s": m * c.num_envs * iterations / best})
+        out.append(
+            {
+                "members": m,
+                "devices": len(runner.devices),
+                "padded": runner.size,
+                "env_steps_per_s": m * c.num_envs * iterations / best,
+            }
+        )
     return out
 
 
@@ -55,9 +60,13 @@ def main():
     ap.add_argument("--devices", default="1,2", help="CPU device counts to compare")
     ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--json", default=None)
-    ap.add_argument("--member-chunk", type=int, default=None,
-                    help="members vmapped together per device (default: MemberRunner's choice; "
-                         "a large number vmaps them all, as before chunking)")
+    ap.add_argument(
+        "--member-chunk",
+        type=int,
+        default=None,
+        help="members vmapped together per device (default: MemberRunner's choice; "
+        "a large number vmaps them all, as before chunking)",
+    )
     args = ap.parse_args()
     members = [int(x) for x in args.members.split(",")]
     if args.child is not None:
@@ -67,8 +76,13 @@ def main():
     for d in (int(x) for x in args.devices.split(",")):
         env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={d}")
         chunk = ["--member-chunk", str(args.member_chunk)] if args.member_chunk else []
-        out = subprocess.run([sys.executable, __file__, "--child", str(d), "--members", args.members, *chunk], env=env,
-                             check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", str(d), "--members", args.members, *chunk],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         results[d] = json.loads(out.strip().splitlines()[-1])
     devs = sorted(results)
     print("| members | " + " | ".join(f"{d} device(s): env steps/s" for d in devs) + " | speed-up, most vs 1 device |")

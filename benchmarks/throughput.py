@@ -23,18 +23,26 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from maddpg_jax.parallel import configure_host_devices  # noqa: E402
+from maddpg_jax.parallel import configure_host_devices
 
 configure_host_devices()
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
+import jax
+import jax.numpy as jnp
 
-from maddpg_jax import Config, make_trainer  # noqa: E402
+from maddpg_jax import Config, make_trainer
 
 ROWS = [(16, 256, 1), (64, 256, 2), (1024, 1024, 1)]
-PLAIN = dict(twin_critics=False, target_noise=0.0, critic_layer_norm=False, huber_delta=0.0,
-             final_layer_init=0.0, gamma=0.95, tau=0.01, lr_decay="none")
+PLAIN = dict(
+    twin_critics=False,
+    target_noise=0.0,
+    critic_layer_norm=False,
+    huber_delta=0.0,
+    final_layer_init=0.0,
+    gamma=0.95,
+    tau=0.01,
+    lr_decay="none",
+)
 
 
 def best(fn, repeats=3):
@@ -48,10 +56,10 @@ def best(fn, repeats=3):
 
 def env_steps_per_s(config: Config, iterations: int):
     """One run on the whole machine: data-parallel over all devices when E, B divide."""
-    from maddpg_jax.session import build, member_hparams, member_keys
+    from maddpg_jax import members as members_lib
 
-    trainer, runner, placed = build(config, [{"seed": 0}])
-    hp, keys = runner.place(member_hparams(config, placed)), runner.place(member_keys(placed))
+    trainer, runner, placed = members_lib.build(config, [{"seed": 0}])
+    keys, hp = members_lib.place(runner, config, placed)
     state = runner.init(keys, hp)
     # Fill enough of the buffer to sample from, without timing it.
     state, _ = runner.run(state, hp, max(1, config.batch_size // config.num_envs + 1), False)
@@ -59,9 +67,13 @@ def env_steps_per_s(config: Config, iterations: int):
     runner.compile(state, hp, iterations, True)
     compile_s = time.perf_counter() - t0
     jax.block_until_ready(runner.run(state, hp, iterations, True))  # warm-up
-    dt = best(lambda: runner.run(state, hp, iterations, True)[1]["mean_return"])
-    return (config.num_envs * iterations / dt, config.updates_per_step * iterations / dt, compile_s,
-            len(runner.devices))
+    dt = best(lambda: runner.run(state, hp, iterations, True)[1].mean_return)
+    return (
+        config.num_envs * iterations / dt,
+        config.updates_per_step * iterations / dt,
+        compile_s,
+        len(runner.devices),
+    )
 
 
 def update_rate(config: Config, rounds: int):
@@ -76,7 +88,8 @@ def update_rate(config: Config, rounds: int):
         def body(carry, k):
             agents, n = carry
             agents, m = tr.update(agents, state.buffer, n, k, hp)
-            return (agents, n + 1), m[0]
+            return (agents, n + 1), m.critic_loss
+
         return jax.lax.scan(body, (agents, jnp.int32(0)), jax.random.split(key, rounds))[1]
 
     one = jax.jit(lambda agents, key: tr.update(agents, state.buffer, jnp.int32(0), key, hp))
@@ -103,13 +116,22 @@ def main():
     args = ap.parse_args()
     base = PLAIN if args.plain else {}
     dev = jax.devices()[0]
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__}, "
-          f"{len(jax.devices())} x {dev.device_kind}; {'plain MADDPG' if args.plain else 'default stabilisers'}\n")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__}, "
+        f"{len(jax.devices())} x {dev.device_kind}; {'plain MADDPG' if args.plain else 'default stabilisers'}\n"
+    )
     print("| (E, B, U) | devices | env steps/s with learning | update rounds/s | compile s |")
     print("|---|---:|---:|---:|---:|")
     for e, b, u in ROWS:
-        c = Config(num_envs=e, batch_size=b, updates_per_step=u, buffer_size=100_000,
-                   total_env_steps=10**6, warmup_env_steps=0, **base)
+        c = Config(
+            num_envs=e,
+            batch_size=b,
+            updates_per_step=u,
+            buffer_size=100_000,
+            total_env_steps=10**6,
+            warmup_env_steps=0,
+            **base,
+        )
         sps, ups, comp, ndev = env_steps_per_s(c, max(20, args.iterations // max(1, e // 64)))
         print(f"| ({e}, {b}, {u}) | {ndev} | {sps:,.0f} | {ups:,.0f} | {comp:.1f} |", flush=True)
     print("\n| update at batch B (one device) | update rounds/s (both agents) | achieved GFLOP/s |")

@@ -17,22 +17,22 @@ from envs.spaces import Box, Discrete
 from envs.vec_env import VecEnv
 
 __all__ = [
-    "make",
-    "names",
-    "entry",
-    "register",
+    "ACTION_TYPES",
+    "OBS_MODES",
+    "Box",
+    "Discrete",
     "EnvArg",
     "EnvArgError",
     "EnvEntry",
-    "Environment",
-    "MultiCartPole",
     "EnvParams",
     "EnvState",
+    "Environment",
+    "MultiCartPole",
     "VecEnv",
-    "Box",
-    "Discrete",
-    "ACTION_TYPES",
-    "OBS_MODES",
+    "entry",
+    "make",
+    "names",
+    "register",
 ]
 
 
@@ -60,10 +60,20 @@ register(
     args=(
         EnvArg("num_agents", 2, int, "number of carts / agents", check=_positive),
         EnvArg("coupling", 1.0, float, "spring stiffness k between neighbouring carts [N/m]", check=_nonnegative),
-        EnvArg("action_type", "continuous", str, "continuous (a in [-1, 1]) or discrete ({0, 1}) actions",
-               choices=ACTION_TYPES),
-        EnvArg("obs_mode", "local", str, "local: each agent sees its own cart; global: every agent sees all carts",
-               choices=OBS_MODES),
+        EnvArg(
+            "action_type",
+            "continuous",
+            str,
+            "continuous (a in [-1, 1]) or discrete ({0, 1}) actions",
+            choices=ACTION_TYPES,
+        ),
+        EnvArg(
+            "obs_mode",
+            "local",
+            str,
+            "local: each agent sees its own cart; global: every agent sees all carts",
+            choices=OBS_MODES,
+        ),
         EnvArg("max_steps", 500, int, "episode length before truncation [steps]", check=_positive),
         EnvArg("gravity", 9.8, float, "[m/s^2]", check=_nonnegative),
         EnvArg("force_mag", 10.0, float, "push of a full action [N]", check=_nonnegative),

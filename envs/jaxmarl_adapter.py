@@ -62,7 +62,7 @@ def _import_jaxmarl():
         with _quiet():
             import jaxmarl
     except ImportError:
-        raise ValueError("JaxMARL environments need JaxMARL: pip install -e \".[jaxmarl]\"") from None
+        raise ValueError('JaxMARL environments need JaxMARL: pip install -e ".[jaxmarl]"') from None
     return jaxmarl
 
 
@@ -166,17 +166,34 @@ class JaxMARLEnv(Environment):
         at_limit = (after.step >= max_steps) if max_steps is not None else jnp.zeros((), bool)
         a = self.num_agents
         rew = jnp.stack([jnp.asarray(reward[x], jnp.float32) for x in self.agents])
-        return (self.stack_obs(obs), after, rew, jnp.broadcast_to(done & ~at_limit, (a,)),
-                jnp.broadcast_to(done & at_limit, (a,)), {})
+        return (
+            self.stack_obs(obs),
+            after,
+            rew,
+            jnp.broadcast_to(done & ~at_limit, (a,)),
+            jnp.broadcast_to(done & at_limit, (a,)),
+            {},
+        )
 
 
 # -- registration ---------------------------------------------------------------------------
 
 # The MADDPG paper's settings (Lowe et al. 2017: gamma 0.95, lr 1e-2, batch 1024, tau 0.01,
 # two 64-unit layers) with plain-MADDPG learning-rate handling; a user's flag overrides any.
-MPE_DEFAULTS = dict(gamma=0.95, actor_lr=1e-2, critic_lr=1e-2, batch_size=1024, tau=0.01, num_envs=64,
-                    updates_per_step=4, total_env_steps=1_000_000, buffer_size=1_000_000, warmup_env_steps=10_240,
-                    action_penalty=0.0, lr_decay="none")
+MPE_DEFAULTS = dict(
+    gamma=0.95,
+    actor_lr=1e-2,
+    critic_lr=1e-2,
+    batch_size=1024,
+    tau=0.01,
+    num_envs=64,
+    updates_per_step=4,
+    total_env_steps=1_000_000,
+    buffer_size=1_000_000,
+    warmup_env_steps=10_240,
+    action_penalty=0.0,
+    lr_decay="none",
+)
 
 ADVERSARIES = (("leadadversary", "adversaries"), ("adversary", "adversaries"), ("agent", "agents"))
 # name -> teams by agent-name prefix (None: cooperative, one team)
@@ -206,8 +223,15 @@ def _register_mpe():
         register(
             "jaxmarl:" + scenario,
             lambda action_type, scenario=scenario: make_mpe(scenario, action_type),
-            args=(EnvArg("action_type", "continuous", str, "continuous (Box in [-1, 1]) or discrete actions",
-                         choices=ACTION_TYPES),),
+            args=(
+                EnvArg(
+                    "action_type",
+                    "continuous",
+                    str,
+                    "continuous (Box in [-1, 1]) or discrete actions",
+                    choices=ACTION_TYPES,
+                ),
+            ),
             defaults=MPE_DEFAULTS,
             description=f"JaxMARL's {scenario} (multi-agent particle environment)",
         )

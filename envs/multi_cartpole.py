@@ -61,10 +61,9 @@ class EnvState:
         return jnp.stack([self.x, self.x_dot, self.theta, self.theta_dot], axis=-1)
 
     @classmethod
-    def from_carts(cls, carts: jax.Array, time) -> "EnvState":
+    def from_carts(cls, carts: jax.Array, time) -> EnvState:
         carts = jnp.asarray(carts, jnp.float32)
-        return cls(carts[..., 0], carts[..., 1], carts[..., 2], carts[..., 3],
-                   jnp.asarray(time, jnp.int32))
+        return cls(carts[..., 0], carts[..., 1], carts[..., 2], carts[..., 3], jnp.asarray(time, jnp.int32))
 
 
 def sincos(t: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -82,7 +81,9 @@ def sincos(t: jax.Array) -> tuple[jax.Array, jax.Array]:
     sign = jnp.where(hi | lo, -1.0, 1.0).astype(t.dtype)
     r2 = r * r
     s = r * (1 + r2 * (-1 / 6 + r2 * (1 / 120 + r2 * (-1 / 5040 + r2 * (1 / 362880 + r2 * (-1 / 39916800))))))
-    c = 1 + r2 * (-1 / 2 + r2 * (1 / 24 + r2 * (-1 / 720 + r2 * (1 / 40320 + r2 * (-1 / 3628800 + r2 * (1 / 479001600))))))
+    c = 1 + r2 * (
+        -1 / 2 + r2 * (1 / 24 + r2 * (-1 / 720 + r2 * (1 / 40320 + r2 * (-1 / 3628800 + r2 * (1 / 479001600)))))
+    )
     return s, sign * c
 
 
@@ -136,9 +137,7 @@ class MultiCartPole(Environment):
         return (2.4, 2.0, 0.21, 2.0) * (self.obs_dim // 4)
 
     def observation_space(self, params: EnvParams) -> Box:
-        one = jnp.array(
-            [2 * params.x_threshold, jnp.inf, 2 * params.theta_threshold, jnp.inf], jnp.float32
-        )
+        one = jnp.array([2 * params.x_threshold, jnp.inf, 2 * params.theta_threshold, jnp.inf], jnp.float32)
         high = jnp.tile(one, self.obs_dim // 4)
         high = jnp.broadcast_to(high, (self.num_agents, self.obs_dim))
         return Box(-high, high, (self.num_agents, self.obs_dim), jnp.float32)

@@ -11,9 +11,12 @@ No other module tests env names.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import importlib
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class EnvArgError(ValueError):
@@ -92,8 +95,9 @@ class EnvEntry:
 _REGISTRY: dict[str, EnvEntry] = {}
 
 
-def register(name: str, factory: Callable, *, args=(), solved_return=None, renderer=None, defaults=None,
-             description: str = "") -> EnvEntry:
+def register(
+    name: str, factory: Callable, *, args=(), solved_return=None, renderer=None, defaults=None, description: str = ""
+) -> EnvEntry:
     """Add an env to the registry (replacing an entry of the same name) and return its entry."""
     entry = EnvEntry(name, factory, tuple(args), solved_return, renderer, dict(defaults or {}), description)
     _REGISTRY[name] = entry
@@ -106,9 +110,21 @@ def names() -> list[str]:
 
 
 def entry(name: str) -> EnvEntry:
-    """The entry of ``name``; ``ValueError`` listing the known names when there is none."""
+    """The entry of ``name``; ``ValueError`` listing the known names when there is none.
+
+    As in gymnasium, ``"module:Name"`` first imports ``module`` (which registers its envs
+    with :func:`register`) when the name is not yet known: that is how an env of your own
+    reaches the CLI (``maddpg-jax train --env my_package.my_env:MyEnv-v0``).
+    """
+    if isinstance(name, str) and name not in _REGISTRY and ":" in name:
+        module = name.split(":", 1)[0]
+        with contextlib.suppress(ImportError):  # a missing module: reported below as an unknown name
+            importlib.import_module(module)
     if not isinstance(name, str) or name not in _REGISTRY:
-        raise ValueError(f"unknown environment {name!r}; known: {', '.join(_REGISTRY)}")
+        raise ValueError(
+            f"unknown environment {name!r}; known: {', '.join(_REGISTRY)} "
+            f"(or MODULE:NAME, with MODULE registering NAME)"
+        )
     return _REGISTRY[name]
 
 

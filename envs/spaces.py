@@ -31,11 +31,7 @@ class Box:
 
     def contains(self, x: Any) -> bool:
         x = np.asarray(x)
-        return bool(
-            x.shape == self.shape
-            and np.all(x >= np.asarray(self.low))
-            and np.all(x <= np.asarray(self.high))
-        )
+        return bool(x.shape == self.shape and np.all(x >= np.asarray(self.low)) and np.all(x <= np.asarray(self.high)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,8 +48,5 @@ class Discrete:
     def contains(self, x: Any) -> bool:
         x = np.asarray(x)
         return bool(
-            x.shape == self.shape
-            and np.issubdtype(x.dtype, np.integer)
-            and np.all(x >= 0)
-            and np.all(x < self.n)
+            x.shape == self.shape and np.issubdtype(x.dtype, np.integer) and np.all(x >= 0) and np.all(x < self.n)
         )

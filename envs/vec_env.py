@@ -46,8 +46,6 @@ class VecEnv:
             # The env's step ignores its key, so one (unsplit) key serves every instance.
             noise = fast_random.uniform(key, (self.num_envs,) + self.env.reset_noise_shape)
             fresh = jax.vmap(self.env.reset_from_noise, in_axes=(0, None))(noise, params)
-            return jax.vmap(self.env.step_and_reset, in_axes=(None, 0, 0, None, 0))(
-                key, state, actions, params, fresh
-            )
+            return jax.vmap(self.env.step_and_reset, in_axes=(None, 0, 0, None, 0))(key, state, actions, params, fresh)
         keys = jax.random.split(key, self.num_envs)
         return jax.vmap(self.env.step, in_axes=(0, 0, 0, None))(keys, state, actions, params)

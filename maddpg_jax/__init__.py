@@ -2,7 +2,17 @@
 
 from maddpg_jax.config import Config, ConfigError, HParams
 from maddpg_jax.networks import Networks, make_networks
-from maddpg_jax.train import Metrics, TrainState, Trainer, make_train, make_trainer
+from maddpg_jax.train import Metrics, Trainer, TrainState, make_train, make_trainer
 
-__all__ = ["Config", "ConfigError", "HParams", "Metrics", "Networks", "TrainState", "Trainer", "make_networks",
-           "make_train", "make_trainer"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "HParams",
+    "Metrics",
+    "Networks",
+    "TrainState",
+    "Trainer",
+    "make_networks",
+    "make_train",
+    "make_trainer",
+]

@@ -36,10 +36,16 @@ class AgentSpec:
     action_shape: tuple[int, ...]  # the env's actions array, one env
 
     @classmethod
-    def from_env(cls, env) -> "AgentSpec":
-        return cls(env.num_agents, env.obs_dim, env.act_dim, tuple(env.act_sizes),
-                   env.action_type == "discrete", tuple((k, tuple(v)) for k, v in env.teams.items()),
-                   tuple(env.action_shape))
+    def from_env(cls, env) -> AgentSpec:
+        return cls(
+            env.num_agents,
+            env.obs_dim,
+            env.act_dim,
+            tuple(env.act_sizes),
+            env.action_type == "discrete",
+            tuple((k, tuple(v)) for k, v in env.teams.items()),
+            tuple(env.action_shape),
+        )
 
     @property
     def padded(self) -> bool:

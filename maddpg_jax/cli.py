@@ -51,7 +51,7 @@ def _int_list(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(t) for t in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 64,64, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 64,64, got {text!r}") from None
 
 
 def _float_list(text: str) -> list[float]:
@@ -59,7 +59,9 @@ def _float_list(text: str) -> list[float]:
     try:
         values = [float(t) for t in items]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or comma-separated numbers like 1e-3,3e-4, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a number or comma-separated numbers like 1e-3,3e-4, got {text!r}"
+        ) from None
     if not values or any(not math.isfinite(v) for v in values):
         raise argparse.ArgumentTypeError(f"expected finite numbers, got {text!r}")
     return values
@@ -97,12 +99,23 @@ def _add_config_flags(p: argparse.ArgumentParser, sweep: bool) -> None:
     for f in dataclasses.fields(Config):
         name, default, hint = f.name, global_default(f.name), hints[f.name]
         if name == "env":
-            p.add_argument("--env", dest="env", default=None, metavar="NAME",
-                           help=f"environment, one of: {', '.join(envs.names())} (default: {default})")
+            p.add_argument(
+                "--env",
+                dest="env",
+                default=None,
+                metavar="NAME",
+                help=f"environment, one of: {', '.join(envs.names())} (default: {default})",
+            )
             continue
         if name == "env_kwargs":
-            p.add_argument("--env-kwargs", dest="env_kwargs", type=_parse_env_kwargs, default=None,
-                           metavar="K=V[,K=V...]", help="the env's own arguments, as an alternative to their flags")
+            p.add_argument(
+                "--env-kwargs",
+                dest="env_kwargs",
+                type=_parse_env_kwargs,
+                default=None,
+                metavar="K=V[,K=V...]",
+                help="the env's own arguments, as an alternative to their flags",
+            )
             continue
         help_ = f"{docs.get(name, '')} (default: {default})"
         kw = dict(dest=name, default=None, help=help_)
@@ -136,19 +149,30 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events to OUT/tb")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    s = sub.add_parser("sweep", help="train a grid of hyperparameters x seeds in one program",
-                       description="Every sweepable flag takes a comma list; the grid is their product x --seeds.")
+    s = sub.add_parser(
+        "sweep",
+        help="train a grid of hyperparameters x seeds in one program",
+        description="Every sweepable flag takes a comma list; the grid is their product x --seeds.",
+    )
     _add_config_flags(s, sweep=True)
     s.add_argument("--seeds", type=int, default=1, help="seeds per grid point (default: 1)")
     s.add_argument("--out", default="runs/sweep", help="sweep directory (default: runs/sweep)")
     s.add_argument("--resume", action="store_true", help="continue the sweep in --out to --total-env-steps")
-    s.add_argument("--max-memory", type=float, default=None,
-                   help="refuse to start if the estimated state exceeds this many GiB (default: device memory)")
+    s.add_argument(
+        "--max-memory",
+        type=float,
+        default=None,
+        help="refuse to start if the estimated state exceeds this many GiB (default: device memory)",
+    )
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
-    s.add_argument("--member-chunk", type=int, default=None,
-                   help="members vmapped together on a device, the rest looped over; changes speed (and "
-                        "activation memory), not results (default: all on a GPU/TPU; on a CPU 1 with "
-                        "several devices, 4 with one)")
+    s.add_argument(
+        "--member-chunk",
+        type=int,
+        default=None,
+        help="members vmapped together on a device, the rest looped over; changes speed (and "
+        "activation memory), not results (default: all on a GPU/TPU; on a CPU 1 with "
+        "several devices, 4 with one)",
+    )
     for sp in (t, s):
         g = sp.add_argument_group("several processes / hosts (jax.distributed)")
         g.add_argument("--coordinator-address", default=None, help="HOST:PORT of process 0 (default: none)")
@@ -205,18 +229,25 @@ def _resumed_config(out: Path, given: dict) -> tuple[Config, list[dict]]:
     try:
         base, members = rundir.read_run(out)
     except rundir.NoRunError:
-        raise UsageError(f"--resume: no run in {out} ({rundir.CONFIG} not found)")
+        raise UsageError(f"--resume: no run in {out} ({rundir.CONFIG} not found)") from None
     except ValueError as e:
-        raise UsageError(f"--resume: {e}")
+        raise UsageError(f"--resume: {e}") from None
     flat = {k: v for k, v in given.items() if k not in ("total_env_steps", "env_kwargs")}
     flat.update(given.get("env_kwargs", {}))
     for name, value in flat.items():
         old = getattr(base, name) if hasattr(base, name) else base.env_kwargs.get(name)
         if value != old:
-            raise UsageError(f"{_flag(name)}: cannot change on --resume (the run has {old!r}, got {value!r}); "
-                             f"only --total-env-steps may change")
-    config = config_from_flags({**base.to_dict(), "hidden_sizes": base.hidden_sizes,
-                                **({"total_env_steps": given["total_env_steps"]} if "total_env_steps" in given else {})})
+            raise UsageError(
+                f"{_flag(name)}: cannot change on --resume (the run has {old!r}, got {value!r}); "
+                f"only --total-env-steps may change"
+            )
+    config = config_from_flags(
+        {
+            **base.to_dict(),
+            "hidden_sizes": base.hidden_sizes,
+            **({"total_env_steps": given["total_env_steps"]} if "total_env_steps" in given else {}),
+        }
+    )
     return config, members
 
 
@@ -257,8 +288,14 @@ def cmd_train(args) -> int:
     _distributed(args)
     from maddpg_jax.session import Session
 
-    session = Session(out, config, members=[{"seed": config.seed}], resume=args.resume,
-                      progress=not args.no_progress, tensorboard=args.tensorboard)
+    session = Session(
+        out,
+        config,
+        members=[{"seed": config.seed}],
+        resume=args.resume,
+        progress=not args.no_progress,
+        tensorboard=args.tensorboard,
+    )
     return session.run()
 
 
@@ -269,7 +306,7 @@ def _grid(args, config: Config) -> list[dict]:
             try:
                 check_hparam(n, v)
             except ConfigError as e:
-                raise UsageError(f"{e.flag}: {str(e).split(': ', 1)[1]}")
+                raise UsageError(f"{e.flag}: {str(e).split(': ', 1)[1]}") from None
     members = []
     for combo in itertools.product(*lists.values()):
         for s in range(args.seeds):
@@ -294,8 +331,15 @@ def cmd_sweep(args) -> int:
     _distributed(args)
     from maddpg_jax.session import Session
 
-    session = Session(out, config, members=members, resume=args.resume, progress=not args.no_progress,
-                      max_memory_gib=args.max_memory, member_chunk=args.member_chunk)
+    session = Session(
+        out,
+        config,
+        members=members,
+        resume=args.resume,
+        progress=not args.no_progress,
+        max_memory_gib=args.max_memory,
+        member_chunk=args.member_chunk,
+    )
     return session.run()
 
 
@@ -306,8 +350,10 @@ def cmd_eval(args) -> int:
     s = evaluate(Path(args.run_dir), args.episodes, args.member, args.seed, args.gif)
     teams = s["team_returns"]
     per_team = "" if len(teams) < 2 else "; per team: " + ", ".join(f"{k} {v:.1f}" for k, v in teams.items())
-    print(f"{args.run_dir}: {s['episodes']} episodes, no exploration noise: mean return {s['mean_return']:.1f} "
-          f"+- {s['std_return']:.1f} (min {s['min_return']:.0f}, max {s['max_return']:.0f}){per_team}")
+    print(
+        f"{args.run_dir}: {s['episodes']} episodes, no exploration noise: mean return {s['mean_return']:.1f} "
+        f"+- {s['std_return']:.1f} (min {s['min_return']:.0f}, max {s['max_return']:.0f}){per_team}"
+    )
     if args.gif:
         print(f"wrote {args.gif}")
     return 0

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Literal, Mapping
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import jax.numpy as jnp
 from flax import struct
 from flax.core import FrozenDict
+
 
 class ConfigError(ValueError):
     """A bad configuration value; ``field`` names the config field or env argument
@@ -60,7 +62,7 @@ def global_default(name: str):
     return f.metadata.get("default", f.default)
 
 
-def resolve(config: "Config") -> None:
+def resolve(config: Config) -> None:
     """Fill ``config``'s unset fields in place (it is frozen: ``object.__setattr__``, only
     from ``__post_init__``): the env's registry defaults first, then the global defaults;
     and ``env_kwargs`` with every argument of the env, checked against its entry."""
@@ -187,7 +189,7 @@ class Config:
         """This config's hyperparameters as float32 scalars."""
         return HParams(**{n: jnp.float32(getattr(self, n)) for n in HPARAM_NAMES})
 
-    def replace(self, **changes) -> "Config":
+    def replace(self, **changes) -> Config:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
@@ -198,7 +200,7 @@ class Config:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Config":
+    def from_dict(cls, d: dict) -> Config:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -209,7 +211,6 @@ class Config:
         if "hidden_sizes" in d and isinstance(d["hidden_sizes"], list):
             d["hidden_sizes"] = tuple(d["hidden_sizes"])
         return cls(**d)
-
 
 
 def _is_int(v) -> bool:
@@ -234,8 +235,7 @@ def check_hparam(name: str, value) -> None:
 
 def validate(c: Config) -> None:
     """Check every field; raise :class:`ConfigError` naming the first bad one."""
-    for name in ("num_envs", "batch_size", "buffer_size", "updates_per_step",
-                 "total_env_steps", "actor_delay"):
+    for name in ("num_envs", "batch_size", "buffer_size", "updates_per_step", "total_env_steps", "actor_delay"):
         v = getattr(c, name)
         if not _is_int(v) or v < 1:
             raise ConfigError(name, f"must be an integer >= 1, got {v!r}")
@@ -249,16 +249,17 @@ def validate(c: Config) -> None:
         raise ConfigError("batch_size", f"must be <= buffer_size ({c.buffer_size}), got {c.batch_size}")
     if c.total_env_steps < c.num_envs:
         raise ConfigError("total_env_steps", f"must be >= num_envs ({c.num_envs}), got {c.total_env_steps}")
-    if not isinstance(c.hidden_sizes, tuple) or not c.hidden_sizes or not all(
-        _is_int(h) and h >= 1 for h in c.hidden_sizes
+    if (
+        not isinstance(c.hidden_sizes, tuple)
+        or not c.hidden_sizes
+        or not all(_is_int(h) and h >= 1 for h in c.hidden_sizes)
     ):
         raise ConfigError("hidden_sizes", f"must be one or more integers >= 1, got {c.hidden_sizes!r}")
     for name in HPARAM_NAMES:
         check_hparam(name, getattr(c, name))
     if not _is_num(c.reward_scale) or c.reward_scale <= 0:
         raise ConfigError("reward_scale", f"must be a finite number > 0, got {c.reward_scale!r}")
-    for name in ("target_noise", "target_noise_clip", "huber_delta", "grad_clip", "final_layer_init",
-                 "action_penalty"):
+    for name in ("target_noise", "target_noise_clip", "huber_delta", "grad_clip", "final_layer_init", "action_penalty"):
         v = getattr(c, name)
         if not _is_num(v) or v < 0:
             raise ConfigError(name, f"must be a finite number >= 0, got {v!r}")

@@ -111,10 +111,16 @@ def evaluate(run_dir: Path, episodes: int, member: int, seed: int, gif: str | No
     actor = jax.tree.map(lambda x: x[member], state.agents.actor)
     teams = episode_returns(trainer, actor, episodes, jax.random.key(seed))  # [N, T]
     returns = teams @ (np.asarray([len(i) for _, i in trainer.spec.teams]) / trainer.spec.num_agents)
-    summary = {"episodes": episodes, "member": member, "seed": seed,
-               "mean_return": float(returns.mean()), "std_return": float(returns.std()),
-               "min_return": float(returns.min()), "max_return": float(returns.max()),
-               "team_returns": {name: float(teams[:, t].mean()) for t, name in enumerate(trainer.spec.team_names)}}
+    summary = {
+        "episodes": episodes,
+        "member": member,
+        "seed": seed,
+        "mean_return": float(returns.mean()),
+        "std_return": float(returns.std()),
+        "min_return": float(returns.min()),
+        "max_return": float(returns.max()),
+        "team_returns": {name: float(teams[:, t].mean()) for t, name in enumerate(trainer.spec.team_names)},
+    }
     rundir.write_json(Path(run_dir) / rundir.EVAL, summary)
     if gif:
         entry.renderer(rollout_states(trainer, actor, jax.random.key(seed + 1)), trainer.env, trainer.env_params, gif)

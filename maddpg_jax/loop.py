@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from maddpg_jax.config import Config
 from maddpg_jax.parallel import MemberRunner, fetch
@@ -54,8 +55,16 @@ def compile_chunks(runner: MemberRunner, state, hparams, plan) -> None:
         runner.compile(state, hparams, n, learn)
 
 
-def run_chunks(runner: MemberRunner, state, hparams, plan, on_chunk: Callable[[Chunk], bool | None] | None = None,
-               start: int = 0, wall_offset: float = 0.0, clock=time.perf_counter):
+def run_chunks(
+    runner: MemberRunner,
+    state,
+    hparams,
+    plan,
+    on_chunk: Callable[[Chunk], bool | None] | None = None,
+    start: int = 0,
+    wall_offset: float = 0.0,
+    clock=time.perf_counter,
+):
     """Run ``plan`` (from :func:`plan_chunks`) from iteration ``start``.
 
     After each chunk ``on_chunk(chunk)`` is called; returning ``False`` stops the loop.

@@ -9,7 +9,8 @@ Shapes: ``B`` batch, ``A`` agents, ``O`` obs_dim, ``D`` act_dim, ``Q`` critics p
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -72,8 +73,16 @@ class Losses(NamedTuple):
     actor_losses: Callable  # (actor_params [A,...], critic_params [A,...], batch, key, temperature) -> [A]
 
 
-def make_losses(spec: AgentSpec, networks: Networks, *, huber_delta: float, target_noise: float,
-                target_noise_clip: float, reward_scale: float = 1.0, action_penalty: float = 0.0) -> Losses:
+def make_losses(
+    spec: AgentSpec,
+    networks: Networks,
+    *,
+    huber_delta: float,
+    target_noise: float,
+    target_noise_clip: float,
+    reward_scale: float = 1.0,
+    action_penalty: float = 0.0,
+) -> Losses:
     """Build the per-agent loss functions for fixed networks and static options.
 
     ``huber_delta`` 0 is squared error; ``target_noise`` 0 turns target policy smoothing
@@ -86,13 +95,11 @@ def make_losses(spec: AgentSpec, networks: Networks, *, huber_delta: float, targ
         if discrete:
             return jax.nn.one_hot(jnp.argmax(out, -1), out.shape[-1], dtype=out.dtype)
         if target_noise > 0:
-            noise = jnp.clip(target_noise * jax.random.normal(key, out.shape),
-                             -target_noise_clip, target_noise_clip)
+            noise = jnp.clip(target_noise * jax.random.normal(key, out.shape), -target_noise_clip, target_noise_clip)
             out = mask_outputs(spec, jnp.clip(out + noise, -1.0, 1.0))
         return out
 
-    def critic_loss(critic_params_i, target_critic_params_i, i, batch: Transition,
-                    next_actions, gamma):
+    def critic_loss(critic_params_i, target_critic_params_i, i, batch: Transition, next_actions, gamma):
         """Agent i's critic loss (scalar) and its mean Q (for logging)."""
         b = batch.obs.shape[0]
         flat = lambda x: x.reshape(b, -1)

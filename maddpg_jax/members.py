@@ -82,7 +82,7 @@ def device_memory_bytes() -> int | None:
         stats = dev.memory_stats()
         if stats and "bytes_limit" in stats:
             return int(stats["bytes_limit"]) * len(jax.devices())
-    except Exception:  # noqa: BLE001 - CPU devices have no memory_stats
+    except Exception:
         pass
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

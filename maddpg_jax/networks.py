@@ -9,7 +9,7 @@ like :func:`make_networks` and pass it to ``make_trainer(config, network_factory
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -18,8 +18,11 @@ import jax.numpy as jnp
 
 def _final_init(scale: float):
     if scale > 0:
-        return nn.initializers.uniform_range(-scale, scale) if hasattr(nn.initializers, "uniform_range") \
+        return (
+            nn.initializers.uniform_range(-scale, scale)
+            if hasattr(nn.initializers, "uniform_range")
             else (lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -scale, scale))
+        )
     return None
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -85,7 +86,8 @@ class MemberRunner:
     """
 
     def __init__(self, trainer, num_members: int, devices=None, member_chunk: int | None = None):
-        from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+        from jax.sharding import Mesh, NamedSharding
+        from jax.sharding import PartitionSpec as P
 
         self.trainer = trainer
         self.num_members = num_members
@@ -119,6 +121,7 @@ class MemberRunner:
             # working set (activations of every member in a batched op) stays in cache.
             def local(*args):
                 return jax.lax.map(lambda a: fn(*a), args, batch_size=chunk if chunk > 1 else None)
+
         return jax.jit(jax.shard_map(local, mesh=self.mesh, in_specs=self._spec, out_specs=self._spec))
 
     def place(self, tree: Any) -> Any:
@@ -137,7 +140,7 @@ class MemberRunner:
 
         return jax.tree.map(put, pad_members(tree, self.size))
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def _run(self, num_iterations: int, learn: bool):
         run = self.trainer.run.__wrapped__
         return self._wrap(lambda s, h: run(s, h, num_iterations, learn))
@@ -168,8 +171,9 @@ def fetch(tree: Any) -> Any:
     return jax.tree.map(np.asarray, multihost_utils.process_allgather(tree, tiled=True))
 
 
-def initialize_distributed(coordinator_address: str | None = None, num_processes: int | None = None,
-                           process_id: int | None = None) -> None:
+def initialize_distributed(
+    coordinator_address: str | None = None, num_processes: int | None = None, process_id: int | None = None
+) -> None:
     """``jax.distributed.initialize`` for a multi-process run (arguments, or JAX's usual
     environment variables / cluster auto-detection when ``None``). On CPU, collectives go
     through gloo, so several local processes (or hosts) form one set of devices."""
@@ -177,8 +181,9 @@ def initialize_distributed(coordinator_address: str | None = None, num_processes
 
     # Only CPU collectives read this; asking for the backend here would start it too early.
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes,
-                               process_id=process_id)
+    jax.distributed.initialize(
+        coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id
+    )
 
 
 def chunk_plan(total: int, target: int) -> list[int]:

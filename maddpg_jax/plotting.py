@@ -9,11 +9,16 @@ import matplotlib
 from maddpg_jax.rundir import publish
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
-def plot_curves(series: dict[str, tuple[list, list]], path: Path | str, title: str = "",
-                solved: float | None = 475.0, groups: dict[str, str] | None = None) -> None:
+def plot_curves(
+    series: dict[str, tuple[list, list]],
+    path: Path | str,
+    title: str = "",
+    solved: float | None = 475.0,
+    groups: dict[str, str] | None = None,
+) -> None:
     """One line per name: ``{name: (env_steps, mean_return)}`` -> PNG at ``path`` (atomic).
 
     ``groups`` (name -> group label) draws each group in one colour with one legend entry.

@@ -13,8 +13,9 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import jax
 import numpy as np
@@ -75,7 +76,7 @@ def read_jsonl(path: Path | str) -> list[dict]:
         except json.JSONDecodeError:
             if i == len(lines) - 1:
                 break  # a crash mid-append
-            raise ValueError(f"{path}: line {i + 1} is not JSON")
+            raise ValueError(f"{path}: line {i + 1} is not JSON") from None
     return rows
 
 
@@ -92,8 +93,11 @@ def append_jsonl(path: Path | str, rows: Iterable[dict]) -> None:
 def truncate_metrics(path: Path | str, max_env_steps: int, every_env_steps: int = 1) -> None:
     """Keep only whole rows with ``env_steps <= max_env_steps`` that fall on a multiple of
     ``every_env_steps`` (atomic rewrite)."""
-    rows = [r for r in read_jsonl(path)
-            if r.get("env_steps", 0) <= max_env_steps and r.get("env_steps", 0) % every_env_steps == 0]
+    rows = [
+        r
+        for r in read_jsonl(path)
+        if r.get("env_steps", 0) <= max_env_steps and r.get("env_steps", 0) % every_env_steps == 0
+    ]
     atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
 
 
@@ -116,8 +120,11 @@ def read_run(run_dir: Path | str):
         saved = json.loads(path.read_text())
         config = Config.from_dict(saved["config"])
         members = saved["members"]
-        if not (isinstance(members, list) and members and
-                all(isinstance(m, dict) and isinstance(m.get("seed"), int) for m in members)):
+        if not (
+            isinstance(members, list)
+            and members
+            and all(isinstance(m, dict) and isinstance(m.get("seed"), int) for m in members)
+        ):
             raise ValueError("members must be a non-empty list of objects with an integer seed")
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"{path} is not a valid run config ({e})") from None
@@ -147,7 +154,7 @@ def keys_to_data(tree):
 
 
 def data_to_keys(tree, like):
-    return jax.tree.map(lambda x, l: jax.random.wrap_key_data(x) if _is_key(l) else x, tree, like)
+    return jax.tree.map(lambda x, ref: jax.random.wrap_key_data(x) if _is_key(ref) else x, tree, like)
 
 
 def has_checkpoint(run_dir: Path | str) -> bool:
@@ -184,8 +191,10 @@ class Checkpoints:
     def save(self, step: int, state, meta: dict) -> None:
         ocp = self._ocp
         meta = dict(meta, format_version=FORMAT_VERSION)
-        self.manager.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(keys_to_data(state)), meta=ocp.args.JsonSave(meta)))
+        self.manager.save(
+            step,
+            args=ocp.args.Composite(state=ocp.args.StandardSave(keys_to_data(state)), meta=ocp.args.JsonSave(meta)),
+        )
         self.manager.wait_until_finished()
 
     def restore(self, step: int, like, config: dict | None = None):
@@ -198,29 +207,39 @@ class Checkpoints:
         ocp = self._ocp
         try:
             meta = dict(self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"])
-        except Exception as e:  # noqa: BLE001 - orbax raises many kinds for a damaged file
+        except Exception as e:
             raise CheckpointError(f"checkpoint {step} is damaged or truncated ({type(e).__name__})") from e
         if meta.get("format_version") != FORMAT_VERSION:
-            raise CheckpointError(f"checkpoint {step} has format {meta.get('format_version')!r}; "
-                                  f"this version reads format {FORMAT_VERSION}")
+            raise CheckpointError(
+                f"checkpoint {step} has format {meta.get('format_version')!r}; "
+                f"this version reads format {FORMAT_VERSION}"
+            )
         if config is not None and "config" in meta:
-            differ = sorted(k for k in set(config) | set(meta["config"])
-                            if k != "total_env_steps" and config.get(k) != meta["config"].get(k))
+            differ = sorted(
+                k
+                for k in set(config) | set(meta["config"])
+                if k != "total_env_steps" and config.get(k) != meta["config"].get(k)
+            )
             if differ:
-                raise CheckpointError(f"checkpoint {step} was written by another config "
-                                      f"(differs in {', '.join(differ)})")
+                raise CheckpointError(
+                    f"checkpoint {step} was written by another config (differs in {', '.join(differ)})"
+                )
         abstract = jax.tree.map(
-            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), keys_to_data(like))
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), keys_to_data(like)
+        )
         want = jax.tree.leaves(abstract)[0].shape[0]
         if meta.get("state_devices", want) != want:
-            raise CheckpointError(f"checkpoint {step} holds a state split {meta['state_devices']} ways "
-                                  f"(members or data-parallel devices); this process would split it {want} ways: "
-                                  f"run with the same number of devices (XLA_FLAGS / visible GPUs)")
+            raise CheckpointError(
+                f"checkpoint {step} holds a state split {meta['state_devices']} ways "
+                f"(members or data-parallel devices); this process would split it {want} ways: "
+                f"run with the same number of devices (XLA_FLAGS / visible GPUs)"
+            )
         try:
             out = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
-        except Exception as e:  # noqa: BLE001
-            raise CheckpointError(f"checkpoint {step} is damaged, truncated or of another shape "
-                                  f"({type(e).__name__})") from e
+        except Exception as e:
+            raise CheckpointError(
+                f"checkpoint {step} is damaged, truncated or of another shape ({type(e).__name__})"
+            ) from e
         return data_to_keys(out["state"], like), meta
 
     def close(self):

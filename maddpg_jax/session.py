@@ -25,8 +25,9 @@ from maddpg_jax.train import LOSS_NAMES
 CURVE_EVERY = 5  # chunks between rewrites of the learning-curve PNG while a run goes
 
 
-def metric_rows(config: Config, spec, metrics, start: int, n: int, num_members: int, sweep: bool,
-                wall_start: float, wall_end: float) -> list[dict]:
+def metric_rows(
+    config: Config, spec, metrics, start: int, n: int, num_members: int, sweep: bool, wall_start: float, wall_end: float
+) -> list[dict]:
     """The ``metrics.jsonl`` rows of one chunk: one per member at every log boundary (and
     the run's last iteration). ``metrics``: host Metrics, fields ``[members, n, ...]``."""
     rows = []
@@ -35,14 +36,17 @@ def metric_rows(config: Config, spec, metrics, start: int, n: int, num_members: 
         if i % config.log_interval and i != config.num_iterations:
             continue
         for member in range(num_members):
-            row = {"env_steps": i * config.num_envs,
-                   "wall_s": round(wall_start + (wall_end - wall_start) * (j + 1) / n, 3)}
+            row = {
+                "env_steps": i * config.num_envs,
+                "wall_s": round(wall_start + (wall_end - wall_start) * (j + 1) / n, 3),
+            }
             if sweep:
                 row["member"] = member
             row["mean_return"] = rundir.to_python(metrics.mean_return[member, j])
             if len(spec.teams) > 1:
-                row["team_returns"] = {name: rundir.to_python(v)
-                                       for name, v in zip(spec.team_names, metrics.team_returns[member, j])}
+                row["team_returns"] = {
+                    name: rundir.to_python(v) for name, v in zip(spec.team_names, metrics.team_returns[member, j])
+                }
             row["episodes"] = rundir.to_python(metrics.episodes[member, j])
             # Losses: means over the interval, accumulated on the device (see TrainState).
             for key, v in zip(LOSS_NAMES, metrics.interval_losses[member, j]):
@@ -54,8 +58,17 @@ def metric_rows(config: Config, spec, metrics, start: int, n: int, num_members: 
 class Session:
     """One run directory being trained. ``members``: see :mod:`maddpg_jax.members`."""
 
-    def __init__(self, out: Path, config: Config, members: list[dict], resume: bool, progress: bool = True,
-                 tensorboard: bool = False, max_memory_gib: float | None = None, member_chunk: int | None = None):
+    def __init__(
+        self,
+        out: Path,
+        config: Config,
+        members: list[dict],
+        resume: bool,
+        progress: bool = True,
+        tensorboard: bool = False,
+        max_memory_gib: float | None = None,
+        member_chunk: int | None = None,
+    ):
         self.out, self.config, self.members = Path(out), config, members
         self.resume, self.progress, self.tensorboard = resume, progress, tensorboard
         self.max_memory_gib, self.member_chunk = max_memory_gib, member_chunk
@@ -72,8 +85,11 @@ class Session:
         if self._signal is not None:  # a second Ctrl-C: stop now
             raise KeyboardInterrupt
         self._signal = signum
-        print(f"\n{signal.Signals(signum).name}: finishing the current chunk and saving a checkpoint...",
-              file=sys.stderr, flush=True)
+        print(
+            f"\n{signal.Signals(signum).name}: finishing the current chunk and saving a checkpoint...",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def _check_memory(self, trainer) -> None:
         need = members_lib.estimate_state_bytes(trainer, self.config, self.members)
@@ -82,7 +98,8 @@ class Session:
             raise UsageError(
                 f"--max-memory: the state needs about {need / 2**30:.2f} GiB ({len(self.members)} member(s); the "
                 f"replay buffers take most) but only {limit / 2**30:.2f} GiB is available; lower --buffer-size, "
-                f"--num-envs or the number of members")
+                f"--num-envs or the number of members"
+            )
 
     def _start(self, ckpt, runner, state):
         """(state, start iteration, wall seconds so far): restored when resuming, else fresh
@@ -90,8 +107,10 @@ class Session:
         c = self.config
         if not self.resume:
             if self.primary:
-                rundir.write_json(self.out / rundir.CONFIG, {"config": c.to_dict(), "members": self.members,
-                                                             "env": rundir.env_facts(self.trainer)})
+                rundir.write_json(
+                    self.out / rundir.CONFIG,
+                    {"config": c.to_dict(), "members": self.members, "env": rundir.env_facts(self.trainer)},
+                )
                 rundir.atomic_write_text(self.out / rundir.METRICS, "")
             return state, 0, 0.0
         try:
@@ -102,8 +121,9 @@ class Session:
         if self.primary and start < c.num_iterations:
             # Keep the rows an uninterrupted run would have: up to the checkpoint, and not
             # the previous run's closing row when it fell between log intervals.
-            rundir.truncate_metrics(self.out / rundir.METRICS, start * c.num_envs,
-                                    every_env_steps=c.log_interval * c.num_envs)
+            rundir.truncate_metrics(
+                self.out / rundir.METRICS, start * c.num_envs, every_env_steps=c.log_interval * c.num_envs
+            )
         return state, start, float(meta["wall_s"])
 
     def run(self) -> int:
@@ -135,12 +155,24 @@ class Session:
         def on_chunk(chunk: Chunk) -> bool:
             if self._nonfinite(chunk):
                 return False
-            rows = metric_rows(c, self.trainer.spec, chunk.metrics, chunk.start, chunk.num_iterations,
-                               len(self.members), self.sweep, chunk.wall_s - chunk.chunk_s, chunk.wall_s)
+            rows = metric_rows(
+                c,
+                self.trainer.spec,
+                chunk.metrics,
+                chunk.start,
+                chunk.num_iterations,
+                len(self.members),
+                self.sweep,
+                chunk.wall_s - chunk.chunk_s,
+                chunk.wall_s,
+            )
             if self.primary:
                 rundir.append_jsonl(self.out / rundir.METRICS, rows)
-            ckpt.save(chunk.end, chunk.state, {"iteration": chunk.end, "wall_s": chunk.wall_s,
-                                               "config": c.to_dict(), "state_devices": runner.size})
+            ckpt.save(
+                chunk.end,
+                chunk.state,
+                {"iteration": chunk.end, "wall_s": chunk.wall_s, "config": c.to_dict(), "state_devices": runner.size},
+            )
             self.last_good = chunk.end
             reporter.chunk(rows, chunk)
             return self._signal is None
@@ -152,9 +184,12 @@ class Session:
                 signal.signal(s, h)
             reporter.close()
         if self._signal is not None and self.status == 0:
-            print(f"saved a checkpoint at env step {self.last_good * c.num_envs}; continue with:\n  maddpg-jax "
-                  f"{'sweep' if self.sweep else 'train'} --out {self.out} --resume --total-env-steps "
-                  f"{c.total_env_steps}", file=sys.stderr)
+            print(
+                f"saved a checkpoint at env step {self.last_good * c.num_envs}; continue with:\n  maddpg-jax "
+                f"{'sweep' if self.sweep else 'train'} --out {self.out} --resume --total-env-steps "
+                f"{c.total_env_steps}",
+                file=sys.stderr,
+            )
             return 130 if self._signal == signal.SIGINT else 143
         if finished or self.status == 3:
             self._finish()
@@ -167,9 +202,12 @@ class Session:
         member, i = np.argwhere(bad)[0]
         m = chunk.metrics
         what = [k for k in LOSS_NAMES if not np.isfinite(getattr(m, k)[member, i])]
-        print(f"\nstopped: non-finite {', '.join(what) or 'value'} at env step {int(m.env_steps[member, i])} "
-              f"(member {member}); the last good checkpoint (env step {self.last_good * self.config.num_envs}) "
-              f"is kept in {self.out}", file=sys.stderr)
+        print(
+            f"\nstopped: non-finite {', '.join(what) or 'value'} at env step {int(m.env_steps[member, i])} "
+            f"(member {member}); the last good checkpoint (env step {self.last_good * self.config.num_envs}) "
+            f"is kept in {self.out}",
+            file=sys.stderr,
+        )
         self.status = 3
         return True
 
@@ -185,8 +223,9 @@ class Session:
         labels = {m: member_label(c, member) for m, member in enumerate(self.members)} if self.sweep else None
         spec = self.trainer.spec
         title = f"{c.env} ({spec.num_agents} agents, {'discrete' if spec.discrete else 'continuous'})"
-        plot_curves(series_by_member(rows, labels), self.out / rundir.CURVE, title=title,
-                    solved=self.entry.solved_return)
+        plot_curves(
+            series_by_member(rows, labels), self.out / rundir.CURVE, title=title, solved=self.entry.solved_return
+        )
 
     def _finish(self):
         if not self.primary:
@@ -195,12 +234,17 @@ class Session:
         rows = rundir.read_jsonl(self.out / rundir.METRICS)
         summary = summarize(self.config, self.members, rows, self.entry.solved_return)
         print(f"\nrun directory: {self.out}")
-        for name, path in (("config", rundir.CONFIG), ("metrics", rundir.METRICS), ("curve", rundir.CURVE),
-                           ("checkpoints", rundir.CHECKPOINTS)):
+        for name, path in (
+            ("config", rundir.CONFIG),
+            ("metrics", rundir.METRICS),
+            ("curve", rundir.CURVE),
+            ("checkpoints", rundir.CHECKPOINTS),
+        ):
             print(f"  {name + ':':<12} {self.out / path}")
         if self.sweep:
-            rundir.atomic_write_text(self.out / rundir.SUMMARY,
-                                     "".join(json.dumps(s, sort_keys=True) + "\n" for s in summary))
+            rundir.atomic_write_text(
+                self.out / rundir.SUMMARY, "".join(json.dumps(s, sort_keys=True) + "\n" for s in summary)
+            )
             print(f"  summary:     {self.out / rundir.SUMMARY}\n")
             print_table(summary)
         best = max(summary, key=lambda s: -1e18 if s["final_mean_return"] is None else s["final_mean_return"])
@@ -218,8 +262,14 @@ class Reporter:
         if session.progress and session.primary:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=c.num_iterations * c.num_envs, initial=start * c.num_envs, unit="step",
-                            unit_scale=True, dynamic_ncols=True, desc="sweep" if session.sweep else "train")
+            self.bar = tqdm(
+                total=c.num_iterations * c.num_envs,
+                initial=start * c.num_envs,
+                unit="step",
+                unit_scale=True,
+                dynamic_ncols=True,
+                desc="sweep" if session.sweep else "train",
+            )
         if session.tensorboard and session.primary:
             try:
                 from tensorboardX import SummaryWriter
@@ -234,14 +284,14 @@ class Reporter:
         if self.bar is not None:
             self.bar.update(chunk.num_iterations * c.num_envs)
             rate = chunk.num_iterations * c.num_envs * len(s.members) / chunk.chunk_s
-            self.bar.set_postfix({"steps/s": f"{rate:,.0f}",
-                                  "mean_return": f"{np.mean(rets):.1f}" if rets else "-"}, refresh=True)
+            self.bar.set_postfix(
+                {"steps/s": f"{rate:,.0f}", "mean_return": f"{np.mean(rets):.1f}" if rets else "-"}, refresh=True
+            )
         if self.tb is not None:
             for r in rows:
                 for key in ("mean_return", "episodes", *LOSS_NAMES):
                     if r[key] is not None:
-                        self.tb.add_scalar(key if not s.sweep else f"{key}/member{r['member']}", r[key],
-                                           r["env_steps"])
+                        self.tb.add_scalar(key if not s.sweep else f"{key}/member{r['member']}", r[key], r["env_steps"])
         self.chunks += 1
         if s.primary and self.chunks % CURVE_EVERY == 0:
             s.plot()
@@ -267,14 +317,16 @@ def summarize(config: Config, members: list[dict], rows: list[dict], solved: flo
     for m, member in enumerate(members):
         mine = [r for r in rows if r.get("member", 0) == m and r["mean_return"] is not None]
         hit = next((r["env_steps"] for r in mine if solved is not None and r["mean_return"] >= solved), None)
-        summary.append({
-            "member": m,
-            "seed": member["seed"],
-            **{n: float(member.get(n, getattr(config, n))) for n in HPARAM_NAMES},
-            "final_mean_return": mine[-1]["mean_return"] if mine else None,
-            "best_mean_return": max((r["mean_return"] for r in mine), default=None),
-            "solved_at_env_steps": hit,
-        })
+        summary.append(
+            {
+                "member": m,
+                "seed": member["seed"],
+                **{n: float(member.get(n, getattr(config, n))) for n in HPARAM_NAMES},
+                "final_mean_return": mine[-1]["mean_return"] if mine else None,
+                "best_mean_return": max((r["mean_return"] for r in mine), default=None),
+                "solved_at_env_steps": hit,
+            }
+        )
     return summary
 
 
@@ -282,16 +334,22 @@ def print_table(summary: list[dict]) -> None:
     order = sorted(summary, key=lambda s: -(s["final_mean_return"] or -1e9))
     cols = ["member", "seed", *HPARAM_NAMES, "final", "best", "solved_at"]
     print(" | ".join(cols))
-    fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
+    fmt = lambda v: "-" if v is None else f"{v:.1f}"
     for s in order:
-        vals = [s["member"], s["seed"], *[f"{s[n]:g}" for n in HPARAM_NAMES], fmt(s["final_mean_return"]),
-                fmt(s["best_mean_return"]), "-" if s["solved_at_env_steps"] is None else s["solved_at_env_steps"]]
+        vals = [
+            s["member"],
+            s["seed"],
+            *[f"{s[n]:g}" for n in HPARAM_NAMES],
+            fmt(s["final_mean_return"]),
+            fmt(s["best_mean_return"]),
+            "-" if s["solved_at_env_steps"] is None else s["solved_at_env_steps"],
+        ]
         print(" | ".join(str(v) for v in vals))
 
 
 def result_line(s: dict, sweep: bool) -> str:
     """One line: final, best and solved-at of a run (of the best member, for a sweep)."""
-    fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
+    fmt = lambda v: "-" if v is None else f"{v:.1f}"
     who = f"best member {s['member']} (seed {s['seed']}): " if sweep else ""
     solved = "" if s["solved_at_env_steps"] is None else f", solved at {s['solved_at_env_steps']:,} env steps"
     return f"{who}final mean return {fmt(s['final_mean_return'])}, best {fmt(s['best_mean_return'])}{solved}"

@@ -10,7 +10,8 @@ program in chunks (:mod:`maddpg_jax.loop`).
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -90,8 +91,13 @@ def init_state(trainer: Trainer, key: jax.Array, hp: HParams, local_key=lambda k
     num_envs = c.num_envs // _shards(learner)
     obs, env_state = envs.VecEnv(trainer.env, num_envs).reset(k_env, trainer.env_params)
     a, o, d = spec.num_agents, spec.obs_dim, spec.act_dim
-    example = Transition(obs=jnp.zeros((a, o)), action=jnp.zeros((a, d)), reward=jnp.zeros((a,)),
-                         next_obs=jnp.zeros((a, o)), terminated=jnp.zeros((a,)))
+    example = Transition(
+        obs=jnp.zeros((a, o)),
+        action=jnp.zeros((a, d)),
+        reward=jnp.zeros((a,)),
+        next_obs=jnp.zeros((a, o)),
+        terminated=jnp.zeros((a,)),
+    )
     return TrainState(
         agents=init_agents(learner, k_actor, k_critic, hp),
         buffer=rb.init(example, c.buffer_size // _shards(learner)),
@@ -141,9 +147,16 @@ def iteration(trainer: Trainer, state: TrainState, hp: HParams, learn: bool, psu
     obs, env_state, reward, terminated, truncated, info = envs.VecEnv(trainer.env, state.obs.shape[0]).step(
         k_env, state.env_state, acting.env_actions(spec, critic_actions), trainer.env_params
     )
-    buffer = rb.add(state.buffer, Transition(obs=state.obs, action=critic_actions, reward=reward,
-                                             next_obs=info["final_observation"],
-                                             terminated=terminated.astype(jnp.float32)))
+    buffer = rb.add(
+        state.buffer,
+        Transition(
+            obs=state.obs,
+            action=critic_actions,
+            reward=reward,
+            next_obs=info["final_observation"],
+            terminated=terminated.astype(jnp.float32),
+        ),
+    )
     if learn:
         agents, updates, losses, present = learn_rounds(trainer, state, buffer, k_upd, hp)
     else:
@@ -154,18 +167,41 @@ def iteration(trainer: Trainer, state: TrainState, hp: HParams, learn: bool, psu
     loss_count = state.loss_count + present.astype(jnp.int32)
     interval = jnp.where(loss_count > 0, loss_sum / jnp.maximum(loss_count, 1), jnp.nan)
     boundary = (state.iteration + 1) % c.log_interval == 0
-    new = TrainState(agents=agents, buffer=buffer, env_state=env_state, obs=obs, stats=stats, key=key,
-                     iteration=state.iteration + 1, updates=updates,
-                     loss_sum=jnp.where(boundary, 0.0, loss_sum), loss_count=jnp.where(boundary, 0, loss_count))
+    new = TrainState(
+        agents=agents,
+        buffer=buffer,
+        env_state=env_state,
+        obs=obs,
+        stats=stats,
+        key=key,
+        iteration=state.iteration + 1,
+        updates=updates,
+        loss_sum=jnp.where(boundary, 0.0, loss_sum),
+        loss_count=jnp.where(boundary, 0, loss_count),
+    )
     mean_return, team_returns = episodes.window_returns(spec, stats, psum)
-    metrics = Metrics(env_steps=new.iteration * c.num_envs, mean_return=mean_return, team_returns=team_returns,
-                      episodes=psum(stats.episodes), critic_loss=losses[0], actor_loss=losses[1], q_mean=losses[2],
-                      interval_losses=interval, nonfinite=jnp.any(present & ~jnp.isfinite(losses)))
+    metrics = Metrics(
+        env_steps=new.iteration * c.num_envs,
+        mean_return=mean_return,
+        team_returns=team_returns,
+        episodes=psum(stats.episodes),
+        critic_loss=losses[0],
+        actor_loss=losses[1],
+        q_mean=losses[2],
+        interval_losses=interval,
+        nonfinite=jnp.any(present & ~jnp.isfinite(losses)),
+    )
     return new, metrics
 
 
-def make_trainer(config: Config, env=None, env_params=None, network_factory=make_networks,
-                 data_axis: str | None = None, data_shards: int = 1) -> Trainer:
+def make_trainer(
+    config: Config,
+    env=None,
+    env_params=None,
+    network_factory=make_networks,
+    data_axis: str | None = None,
+    data_shards: int = 1,
+) -> Trainer:
     """The training loop's parts for ``config`` (the env from its registry entry unless
     ``env`` and ``env_params`` are given; networks from ``network_factory(config, env)``).
 
@@ -181,12 +217,20 @@ def make_trainer(config: Config, env=None, env_params=None, network_factory=make
     c = config
     for name in ("num_envs", "batch_size", "buffer_size"):
         if getattr(c, name) % data_shards:
-            raise ValueError(f"{name} ({getattr(c, name)}) must be divisible by the {data_shards} data-parallel devices")
+            raise ValueError(
+                f"{name} ({getattr(c, name)}) must be divisible by the {data_shards} data-parallel devices"
+            )
     spec = acting.AgentSpec.from_env(env)
     networks = network_factory(c, env)
-    losses = make_losses(spec, networks, huber_delta=c.huber_delta, target_noise=c.target_noise,
-                         target_noise_clip=c.target_noise_clip, reward_scale=c.reward_scale,
-                         action_penalty=c.action_penalty)
+    losses = make_losses(
+        spec,
+        networks,
+        huber_delta=c.huber_delta,
+        target_noise=c.target_noise,
+        target_noise_clip=c.target_noise_clip,
+        reward_scale=c.reward_scale,
+        action_penalty=c.action_penalty,
+    )
     total_updates = max(1, (c.num_iterations - c.warmup_iterations) * c.updates_per_step)
     learner = Learner(c, spec, networks, losses, c.batch_size // data_shards, total_updates, data_axis)
     psum = (lambda x: jax.lax.psum(x, data_axis)) if data_axis else (lambda x: x)
@@ -211,7 +255,12 @@ def make_trainer(config: Config, env=None, env_params=None, network_factory=make
         return state, jax.tree.map(lambda *x: jnp.concatenate(x), *parts)
 
     trainer = Trainer(
-        config=c, env=env, env_params=env_params, spec=spec, networks=networks, learner=learner,
+        config=c,
+        env=env,
+        env_params=env_params,
+        spec=spec,
+        networks=networks,
+        learner=learner,
         init=lambda key, hp: init_state(trainer, key, hp, local_key),
         run=run,
         train=train,

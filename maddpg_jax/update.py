@@ -93,7 +93,8 @@ def lr_factor(learner: Learner, updates: jax.Array) -> jax.Array:
 
 
 def update_critics(learner: Learner, agents: AgentParams, batch, key, hp: HParams, lr_scale):
-    """Every agent's critic, one Adam step (``key``: the target policy's smoothing noise). Returns (critic params, opt state, loss [A], q [A])."""
+    """Every agent's critic, one Adam step (``key``: the target policy's smoothing noise).
+    Returns (critic params, opt state, loss [A], q [A])."""
     next_actions = learner.losses.target_actions(agents.target_actor, batch.next_obs, key)
     grad_fn = jax.value_and_grad(learner.losses.critic_loss, has_aux=True)
     (loss, q_mean), grads = jax.vmap(grad_fn, in_axes=(0, 0, 0, None, None, None))(
@@ -121,17 +122,31 @@ def update_actors(learner: Learner, agents: AgentParams, critic, batch, key, hp:
         grads, agents.actor_opt, agents.actor
     )
     actor = optax.apply_updates(agents.actor, updates)
-    return (actor, polyak(actor, agents.target_actor, hp.tau), polyak(critic, agents.target_critic, hp.tau),
-            opt, loss)
+    return (actor, polyak(actor, agents.target_actor, hp.tau), polyak(critic, agents.target_critic, hp.tau), opt, loss)
 
 
-def update_round(learner: Learner, agents: AgentParams, buffer: rb.BufferState, updates: jax.Array,
-                 key: jax.Array, hp: HParams) -> tuple[AgentParams, UpdateMetrics]:
+def update_round(
+    learner: Learner, agents: AgentParams, buffer: rb.BufferState, updates: jax.Array, key: jax.Array, hp: HParams
+) -> tuple[AgentParams, UpdateMetrics]:
     """One update of every agent on one minibatch drawn from ``buffer``; ``updates`` is the
     number of rounds done before this one (for the schedule and the actor delay)."""
     k_sample, k_target, k_actor = jax.random.split(key, 3)
-    lr_scale = lr_factor(learner, updates)
     batch = rb.sample(buffer, k_sample, learner.batch_size)
+    return update_on_batch(learner, agents, batch, updates, k_target, k_actor, hp)
+
+
+def update_on_batch(
+    learner: Learner,
+    agents: AgentParams,
+    batch,
+    updates: jax.Array,
+    k_target: jax.Array,
+    k_actor: jax.Array,
+    hp: HParams,
+) -> tuple[AgentParams, UpdateMetrics]:
+    """:func:`update_round` on a given batch (leaves ``[B, ...]``); ``k_target`` draws the
+    target policy's smoothing noise, ``k_actor`` the actors' Gumbel noise (discrete)."""
+    lr_scale = lr_factor(learner, updates)
     critic, critic_opt, c_loss, q_mean = update_critics(learner, agents, batch, k_target, hp, lr_scale)
 
     def actor_step(_):
@@ -149,8 +164,18 @@ def update_round(learner: Learner, agents: AgentParams, buffer: rb.BufferState, 
             return agents.actor, agents.target_actor, agents.target_critic, agents.actor_opt, jnp.zeros_like(c_loss)
 
         actor, target_actor, target_critic, actor_opt, a_loss = jax.lax.cond(on_beat, actor_step, skip, None)
-    new = AgentParams(actor=actor, critic=critic, target_actor=target_actor, target_critic=target_critic,
-                      actor_opt=actor_opt, critic_opt=critic_opt)
-    metrics = UpdateMetrics(critic_loss=pmean(learner, c_loss.mean()), actor_loss=pmean(learner, a_loss.mean()),
-                            q_mean=pmean(learner, q_mean.mean()), actor_updated=on_beat)
+    new = AgentParams(
+        actor=actor,
+        critic=critic,
+        target_actor=target_actor,
+        target_critic=target_critic,
+        actor_opt=actor_opt,
+        critic_opt=critic_opt,
+    )
+    metrics = UpdateMetrics(
+        critic_loss=pmean(learner, c_loss.mean()),
+        actor_loss=pmean(learner, a_loss.mean()),
+        q_mean=pmean(learner, q_mean.mean()),
+        actor_updated=on_beat,
+    )
     return new, metrics

@@ -11,14 +11,30 @@ from PIL import Image
 
 from maddpg_jax import cli
 
-TINY = ["--num-envs", "8", "--batch-size", "32", "--buffer-size", "2048", "--updates-per-step", "1",
-        "--warmup-env-steps", "256", "--hidden-sizes", "16,16", "--log-every", "128", "--no-progress"]
+TINY = [
+    "--num-envs",
+    "8",
+    "--batch-size",
+    "32",
+    "--buffer-size",
+    "2048",
+    "--updates-per-step",
+    "1",
+    "--warmup-env-steps",
+    "256",
+    "--hidden-sizes",
+    "16,16",
+    "--log-every",
+    "128",
+    "--no-progress",
+]
 
 
 def maddpg(*args, check=True):
     env = dict(os.environ, JAX_PLATFORMS="cpu")
-    p = subprocess.run([sys.executable, "-m", "maddpg_jax.cli", *args], capture_output=True, text=True, env=env,
-                       timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-m", "maddpg_jax.cli", *args], capture_output=True, text=True, env=env, timeout=300
+    )
     if check and p.returncode != 0:
         raise AssertionError(f"exit {p.returncode}\n{p.stdout}\n{p.stderr}")
     return p
@@ -99,8 +115,20 @@ def test_plot_several_runs(runs, tmp_path):
 def test_sweep_grid_summary(tmp_path):
     out = tmp_path / "sweep"
     # One member at a time (explicit, so the comparison below holds on any core count).
-    p = maddpg("sweep", "--out", str(out), "--seeds", "2", "--actor-lr", "1e-3,3e-4", "--total-env-steps", "512",
-               "--member-chunk", "1", *TINY)
+    p = maddpg(
+        "sweep",
+        "--out",
+        str(out),
+        "--seeds",
+        "2",
+        "--actor-lr",
+        "1e-3,3e-4",
+        "--total-env-steps",
+        "512",
+        "--member-chunk",
+        "1",
+        *TINY,
+    )
     summary = [json.loads(line) for line in open(out / "summary.jsonl")]
     assert len(summary) == 4
     assert sorted((s["actor_lr"], s["seed"]) for s in summary) == [(3e-4, 0), (3e-4, 1), (1e-3, 0), (1e-3, 1)]
@@ -115,13 +143,30 @@ def test_sweep_grid_summary(tmp_path):
     # --member-chunk changes how members are batched (here: all of a device's members vmapped
     # instead of looped one at a time), not what they compute: float32 rounding aside.
     vm = tmp_path / "vmapped"
-    maddpg("sweep", "--out", str(vm), "--seeds", "2", "--actor-lr", "1e-3,3e-4", "--total-env-steps", "512",
-           "--member-chunk", "4", *TINY)
+    maddpg(
+        "sweep",
+        "--out",
+        str(vm),
+        "--seeds",
+        "2",
+        "--actor-lr",
+        "1e-3,3e-4",
+        "--total-env-steps",
+        "512",
+        "--member-chunk",
+        "4",
+        *TINY,
+    )
     rv = rows(vm / "metrics.jsonl")
     assert [(r["member"], r["env_steps"]) for r in rv] == [(r["member"], r["env_steps"]) for r in rs]
     for k in ("mean_return", "critic_loss", "actor_loss", "q_mean"):
-        np.testing.assert_allclose(np.array([r[k] for r in rv], dtype=float),  # None (warm-up) -> nan
-                                   np.array([r[k] for r in rs], dtype=float), rtol=1e-3, atol=1e-5, err_msg=k)
+        np.testing.assert_allclose(
+            np.array([r[k] for r in rv], dtype=float),  # None (warm-up) -> nan
+            np.array([r[k] for r in rs], dtype=float),
+            rtol=1e-3,
+            atol=1e-5,
+            err_msg=k,
+        )
 
 
 @pytest.mark.parametrize(
@@ -177,9 +222,25 @@ def test_bad_input_in_a_subprocess_prints_no_traceback():
 
 def test_every_config_field_is_a_flag_with_help():
     help_text = cli.build_parser()._subparsers._group_actions[0].choices["train"].format_help()
-    for flag in ["--num-agents", "--num-envs", "--batch-size", "--buffer-size", "--updates-per-step",
-                 "--total-env-steps", "--hidden-sizes", "--seed", "--coupling", "--action-type", "--obs-mode",
-                 "--actor-lr", "--critic-lr", "--gamma", "--tau", "--noise-std", "--gumbel-temperature"]:
+    for flag in [
+        "--num-agents",
+        "--num-envs",
+        "--batch-size",
+        "--buffer-size",
+        "--updates-per-step",
+        "--total-env-steps",
+        "--hidden-sizes",
+        "--seed",
+        "--coupling",
+        "--action-type",
+        "--obs-mode",
+        "--actor-lr",
+        "--critic-lr",
+        "--gamma",
+        "--tau",
+        "--noise-std",
+        "--gumbel-temperature",
+    ]:
         assert flag in help_text
     assert "(default: 64)" in help_text
 

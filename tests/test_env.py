@@ -199,6 +199,7 @@ def test_vec_env_shapes_and_auto_reset_noise_in_bounds():
             a = jax.random.uniform(k, (64, 2, 1), minval=-1, maxval=1)
             obs, state, rew, term, trunc, info = venv.step(k, state, a, params)
             return state, (obs, rew, term, trunc, info["final_observation"], state.time)
+
         return jax.lax.scan(body, state, jax.random.split(key, 200))[1]
 
     obs, rew, term, trunc, final, time = run(state, jax.random.key(1))
@@ -242,7 +243,7 @@ def test_vmapped_couplings_in_one_call_without_retracing():
         (dict(max_steps=0), ["max_steps", "0", ">= 1"]),
         (dict(action_type="box"), ["action_type", "'box'", "continuous", "discrete"]),
         (dict(obs_mode="partial"), ["obs_mode", "'partial'", "local", "global"]),
-        (dict(gravity_x=1.0), ["gravity_x", "allowed"]),
+        (dict(gravity_x=1.0), ["gravity_x", "takes", "coupling"]),
     ],
 )
 def test_bad_parameters_raise_naming_the_value(kwargs, words):

@@ -16,14 +16,34 @@ from hypothesis import strategies as st
 
 from maddpg_jax import cli
 
-TINY = ["--num-envs", "8", "--batch-size", "32", "--buffer-size", "2048", "--updates-per-step", "1",
-        "--warmup-env-steps", "256", "--hidden-sizes", "16,16", "--log-every", "128", "--no-progress"]
+TINY = [
+    "--num-envs",
+    "8",
+    "--batch-size",
+    "32",
+    "--buffer-size",
+    "2048",
+    "--updates-per-step",
+    "1",
+    "--warmup-env-steps",
+    "256",
+    "--hidden-sizes",
+    "16,16",
+    "--log-every",
+    "128",
+    "--no-progress",
+]
 ENV = dict(os.environ, JAX_PLATFORMS="cpu")
 
 
 def start(*args):
-    return subprocess.Popen([sys.executable, "-m", "maddpg_jax.cli", *args], env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "maddpg_jax.cli", *args],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def maddpg(*args):
@@ -108,8 +128,20 @@ def test_sigkill_at_random_moments_loses_nothing(reference, tmp_path):
 
 def test_non_finite_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     out = tmp_path / "run"
-    code, _, err = maddpg("train", "--out", str(out), "--total-env-steps", "2048", "--critic-lr", "1e30",
-                          "--actor-lr", "1e30", "--huber-delta", "0", *TINY)
+    code, _, err = maddpg(
+        "train",
+        "--out",
+        str(out),
+        "--total-env-steps",
+        "2048",
+        "--critic-lr",
+        "1e30",
+        "--actor-lr",
+        "1e30",
+        "--huber-delta",
+        "0",
+        *TINY,
+    )
     assert code == 3, err
     assert "non-finite" in err and "env step" in err and "Traceback" not in err
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
@@ -151,12 +183,36 @@ def test_checkpoint_of_another_config_newer_format_or_truncated_is_refused(refer
     assert "damaged" in err and len(err.strip().splitlines()) == 1
 
 
-FLAGS = ["--num-agents", "--num-envs", "--batch-size", "--buffer-size", "--updates-per-step", "--total-env-steps",
-         "--warmup-env-steps", "--hidden-sizes", "--seed", "--coupling", "--action-type", "--obs-mode", "--actor-lr",
-         "--critic-lr", "--gamma", "--tau", "--noise-std", "--gumbel-temperature", "--log-every", "--env",
-         "--huber-delta", "--actor-delay"]
-JUNK = st.one_of(st.integers(-10**12, 10**12).map(str), st.floats(allow_nan=True, allow_infinity=True).map(repr),
-                 st.text(max_size=12), st.sampled_from(["", "0", "-1", "1e309", "nan", "64,64", "a,b", ",", "continuous"]))
+FLAGS = [
+    "--num-agents",
+    "--num-envs",
+    "--batch-size",
+    "--buffer-size",
+    "--updates-per-step",
+    "--total-env-steps",
+    "--warmup-env-steps",
+    "--hidden-sizes",
+    "--seed",
+    "--coupling",
+    "--action-type",
+    "--obs-mode",
+    "--actor-lr",
+    "--critic-lr",
+    "--gamma",
+    "--tau",
+    "--noise-std",
+    "--gumbel-temperature",
+    "--log-every",
+    "--env",
+    "--huber-delta",
+    "--actor-delay",
+]
+JUNK = st.one_of(
+    st.integers(-(10**12), 10**12).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.text(max_size=12),
+    st.sampled_from(["", "0", "-1", "1e309", "nan", "64,64", "a,b", ",", "continuous"]),
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -178,15 +234,24 @@ def test_random_flags_never_give_a_traceback(cmd, pairs, monkeypatch, capsys):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(content=st.one_of(st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
-                         st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-                                      lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
-                                      max_leaves=8).map(json.dumps)))
+@given(
+    content=st.one_of(
+        st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+            lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+            max_leaves=8,
+        ).map(json.dumps),
+    )
+)
 def test_malformed_config_files_give_one_line(content, tmp_path_factory, capsys):
     d = tmp_path_factory.mktemp("bad")
     (d / "config.json").write_text(content)
-    for args in (["eval", str(d)], ["train", "--out", str(d), "--resume", "--no-progress"],
-                 ["sweep", "--out", str(d), "--resume", "--no-progress"]):
+    for args in (
+        ["eval", str(d)],
+        ["train", "--out", str(d), "--resume", "--no-progress"],
+        ["sweep", "--out", str(d), "--resume", "--no-progress"],
+    ):
         assert cli.main(args) == 2
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and err.startswith("maddpg-jax: error: "), err

@@ -1,13 +1,14 @@
-"""JaxMARL environments through the adapter (jaxmarl is a dev dependency)."""
+"""JaxMARL environments through the adapter (jaxmarl is a dev dependency: a missing one is
+an error here, not a skip, since CI installs [dev])."""
 
 import jax
 import jax.numpy as jnp
+import jaxmarl  # noqa: F401  (fails loudly when the [dev] install is broken)
 import numpy as np
 import pytest
 
 import envs
-
-jaxmarl = pytest.importorskip("jaxmarl")
+from envs.jaxmarl_adapter import MPE_SCENARIOS
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def test_shapes_and_dtypes_simple_spread(spread):
 
 def test_unequal_observation_lengths_are_padded():
     env, params = envs.make("jaxmarl:MPE_simple_adversary_v3", action_type="continuous")
-    assert env.obs_sizes == [8, 10, 10] and env.obs_dim == 10
+    assert env.obs_sizes == (8, 10, 10) and env.obs_dim == 10
     raw, _ = env.env.reset(jax.random.key(0))
     obs, _ = env.reset(jax.random.key(0), params)
     np.testing.assert_array_equal(obs[0, :8], raw[env.agents[0]])
@@ -40,13 +41,13 @@ def test_unequal_observation_lengths_are_padded():
 
 def test_continuous_actions_map_onto_the_box():
     env, _ = envs.make("jaxmarl:MPE_simple_spread_v3", action_type="continuous")
-    mapped = env._env_actions(jnp.array([[-1.0] * 5, [1.0] * 5, [0.0] * 5]))
+    mapped = env.env_actions(jnp.array([[-1.0] * 5, [1.0] * 5, [0.0] * 5]))
     low, high = env.env.action_space(env.agents[0]).low, env.env.action_space(env.agents[0]).high
     np.testing.assert_allclose(mapped[env.agents[0]], np.broadcast_to(low, (5,)))
     np.testing.assert_allclose(mapped[env.agents[1]], np.broadcast_to(high, (5,)))
     np.testing.assert_allclose(mapped[env.agents[2]], (np.broadcast_to(low, (5,)) + high) / 2)
     with pytest.raises(ValueError, match=r"\(3, 5\)"):
-        env._env_actions(jnp.zeros((3, 2)))
+        env.env_actions(jnp.zeros((3, 2)))
 
 
 def test_episode_end_is_truncation_and_keeps_the_true_final_observation(spread):
@@ -58,9 +59,11 @@ def test_episode_end_is_truncation_and_keeps_the_true_final_observation(spread):
 
         def body(carry, k):
             state = carry
-            raw_obs, _, _, _, _ = env.env.step_env(jax.random.split(k)[0], state, env._env_actions(jnp.full((3, 5), 0.3)))
+            raw_obs, _, _, _, _ = env.env.step_env(
+                jax.random.split(k)[0], state, env.env_actions(jnp.full((3, 5), 0.3))
+            )
             obs, state, r, te, tr, info = env.step(k, state, jnp.full((3, 5), 0.3), params)
-            return state, (obs, te, tr, info["final_observation"], env._stack_obs(raw_obs))
+            return state, (obs, te, tr, info["final_observation"], env.stack_obs(raw_obs))
 
         return jax.lax.scan(body, state, jax.random.split(key, 60))[1]
 
@@ -86,27 +89,128 @@ def test_jitted_vmapped_rollout_and_a_short_training_run(spread):
             a = jax.random.uniform(k, (8, 3, 5), minval=-1, maxval=1)
             o, s, r, te, tr, info = venv.step(k, s, a, params)
             return s, r.sum()
+
         return jax.lax.scan(body, state, jax.random.split(key, 30))[1]
 
     assert np.isfinite(roll(state, jax.random.key(1))).all()
-    c = Config(env="jaxmarl:MPE_simple_spread_v3", num_envs=8, batch_size=32, buffer_size=1024, updates_per_step=1,
-               total_env_steps=480, warmup_env_steps=160, hidden_sizes=(16, 16))
+    c = Config(
+        env="jaxmarl:MPE_simple_spread_v3",
+        num_envs=8,
+        batch_size=32,
+        buffer_size=1024,
+        updates_per_step=1,
+        total_env_steps=480,
+        warmup_env_steps=160,
+        hidden_sizes=(16, 16),
+    )
     tr = make_trainer(c)
     assert tr.env.num_agents == 3
     _, m = jax.jit(tr.train)(jax.random.key(0), c.hparams())
-    assert np.isfinite(m["critic_loss"][-1]) and np.isfinite(m["mean_return"][-1])
+    assert np.isfinite(m.critic_loss[-1]) and np.isfinite(m.mean_return[-1])
 
 
-def test_missing_or_unknown_jaxmarl_env_is_a_clear_error():
-    with pytest.raises(ValueError, match="jaxmarl cannot make 'MPE_nonexistent'"):
-        envs.make("jaxmarl:MPE_nonexistent")
+def test_unknown_or_unsupported_jaxmarl_env_lists_the_supported_ones():
+    for name in ("jaxmarl:MPE_nonexistent", "jaxmarl:hanabi"):
+        with pytest.raises(ValueError, match="jaxmarl:MPE_simple_spread_v3") as err:
+            envs.make(name)
+        assert name in str(err.value)
 
 
-def test_cli_uses_mpe_defaults_unless_a_flag_overrides(monkeypatch):
-    from maddpg_jax import cli, session
+def test_cli_and_api_resolve_the_same_config_for_an_mpe_env(monkeypatch):
+    """The env's registry defaults apply through one function: Config(env=X) in Python and
+    `maddpg-jax train --env X` give the same config; a flag overrides one field only."""
+    from maddpg_jax import Config, cli, session
 
-    seen = {}
-    monkeypatch.setattr(session.Session, "run", lambda self: seen.setdefault("config", self.config) and 0)
-    assert cli.main(["train", "--env", "jaxmarl:MPE_simple_spread_v3", "--gamma", "0.9", "--out", "/nonexistent/x"]) == 0
-    c = seen["config"]
-    assert (c.gamma, c.actor_lr, c.batch_size) == (0.9, 1e-2, 1024)
+    seen = []
+    monkeypatch.setattr(session.Session, "run", lambda self: seen.append(self.config) or 0)
+    name = "jaxmarl:MPE_simple_spread_v3"
+    assert cli.main(["train", "--env", name, "--out", "/nonexistent/x"]) == 0
+    assert (
+        cli.main(["train", "--env", name, "--gamma", "0.9", "--action-type", "discrete", "--out", "/nonexistent/x"])
+        == 0
+    )
+    assert seen[0] == Config(env=name)
+    assert seen[0].to_dict() == Config(env=name).to_dict()
+    assert (seen[0].gamma, seen[0].actor_lr, seen[0].batch_size) == (0.95, 1e-2, 1024)  # the entry's defaults
+    assert seen[1] == Config(env=name, gamma=0.9, env_kwargs={"action_type": "discrete"})
+    assert seen[1].actor_lr == 1e-2 and seen[1].gamma == 0.9
+
+
+@pytest.mark.parametrize("scenario", list(MPE_SCENARIOS))
+def test_obs_and_reward_follow_the_raw_env_agent_by_agent(scenario):
+    """obs[i] and reward[i] are the raw JaxMARL env's for agents[i] (zero-padded), through
+    several steps of random actions of each agent's own size."""
+    env, params = envs.make("jaxmarl:" + scenario, action_type="discrete")
+    raw = env.env
+    obs, state = env.reset(jax.random.key(0), params)
+    raw_obs, raw_state = raw.reset(jax.random.key(0))
+    for t in range(4):
+        for i, a in enumerate(env.agents):
+            n = env.obs_sizes[i]
+            np.testing.assert_array_equal(obs[i, :n], np.ravel(raw_obs[a]), err_msg=f"{a} step {t}")
+            np.testing.assert_array_equal(obs[i, n:], 0.0)
+        actions = jax.random.randint(jax.random.key(t), (env.num_agents,), 0, jnp.asarray(env.act_sizes))
+        k = jax.random.key(100 + t)
+        obs, state, reward, *_ = env.step(k, state, actions, params)
+        raw_obs, raw_state, raw_reward, _, _ = raw.step_env(
+            jax.random.split(k)[0], raw_state, {a: actions[i] for i, a in enumerate(env.agents)}
+        )
+        np.testing.assert_array_equal(reward, [raw_reward[a] for a in env.agents])
+
+
+def test_speaker_and_listener_each_get_their_own_action_size():
+    """simple_speaker_listener: the speaker says one of 3 words, the listener moves with 5
+    actions. Each actor's padding is masked, so neither the env nor a critic ever sees an
+    action outside an agent's own size (the listener never gets the speaker's 3)."""
+    from maddpg_jax import Config, make_trainer
+
+    for action_type in ("continuous", "discrete"):
+        env, params = envs.make("jaxmarl:MPE_simple_speaker_listener_v4", action_type=action_type)
+        assert env.agents == ("speaker_0", "listener_0") and env.act_sizes == (3, 5) and env.obs_sizes == (3, 11)
+        raw = env.env_actions(
+            jnp.ones(env.action_shape) if action_type == "continuous" else jnp.array([2, 4], jnp.int32)
+        )
+        assert np.shape(raw["speaker_0"]) == np.shape(env.env.action_space("speaker_0").sample(jax.random.key(0)))
+        assert np.shape(raw["listener_0"]) == np.shape(env.env.action_space("listener_0").sample(jax.random.key(0)))
+        c = Config(
+            env="jaxmarl:MPE_simple_speaker_listener_v4",
+            env_kwargs={"action_type": action_type},
+            num_envs=8,
+            batch_size=32,
+            buffer_size=1024,
+            updates_per_step=1,
+            total_env_steps=480,
+            warmup_env_steps=160,
+            hidden_sizes=(16, 16),
+        )
+        state, m = jax.jit(make_trainer(c).train)(jax.random.key(0), c.hparams())
+        stored = np.asarray(state.buffer.data.action[: int(state.buffer.size)])  # [N, 2, 5] critic actions
+        assert np.isfinite(m.critic_loss[-1])
+        np.testing.assert_array_equal(stored[:, 0, 3:], 0.0)  # the speaker's padding: never a real action
+        if action_type == "discrete":
+            assert set(np.argmax(stored[:, 0], -1)) == {0, 1, 2}  # all 3 words used, none beyond
+            assert set(np.argmax(stored[:, 1], -1)) == {0, 1, 2, 3, 4}
+        else:
+            assert np.abs(stored[:, 0, :3]).max() > 0.5 and np.abs(stored[:, 1]).max() > 0.5
+
+
+def test_teams_come_from_the_registry_and_are_reported_per_team():
+    from maddpg_jax import Config, make_trainer
+
+    env, _ = envs.make("jaxmarl:MPE_simple_tag_v3")
+    assert env.teams == {"adversaries": (0, 1, 2), "agents": (3,)}
+    assert envs.make("jaxmarl:MPE_simple_spread_v3")[0].teams == {"team": (0, 1, 2)}
+    c = Config(
+        env="jaxmarl:MPE_simple_tag_v3",
+        num_envs=8,
+        batch_size=32,
+        buffer_size=1024,
+        updates_per_step=1,
+        total_env_steps=480,
+        warmup_env_steps=480,
+        hidden_sizes=(16, 16),
+    )
+    state, m = jax.jit(make_trainer(c).train)(jax.random.key(0), c.hparams())
+    teams = np.asarray(m.team_returns[-1])
+    assert teams.shape == (2,) and teams[0] > 0 > teams[1]  # predators gain what the prey loses
+    np.testing.assert_allclose(m.mean_return[-1], (3 * teams[0] + teams[1]) / 4, rtol=1e-5)

@@ -8,11 +8,19 @@ import pytest
 import envs
 from maddpg_jax import Config, ConfigError, make_trainer
 from maddpg_jax import buffer as rb
+from maddpg_jax.acting import AgentSpec
 from maddpg_jax.losses import Transition, critic_target, joint_action_for_agent, make_losses, polyak
-from maddpg_jax.networks import Actor, Critic
+from maddpg_jax.networks import Critic, make_networks
 
-TINY = dict(num_envs=8, batch_size=32, buffer_size=2048, updates_per_step=1, total_env_steps=800,
-            warmup_env_steps=160, hidden_sizes=(16, 16))
+TINY = dict(
+    num_envs=8,
+    batch_size=32,
+    buffer_size=2048,
+    updates_per_step=1,
+    total_env_steps=800,
+    warmup_env_steps=160,
+    hidden_sizes=(16, 16),
+)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +80,11 @@ def test_buffer_cuts_bootstrap_on_termination_only_and_keeps_true_final_obs():
     state, _ = jax.jit(tr.train)(jax.random.key(1), c.hparams())
     d = jax.device_get(state.buffer.data)
     n = int(state.buffer.size)
-    obs, nxt, term = d.obs[:n].reshape(60, 8, 2, 4), d.next_obs[:n].reshape(60, 8, 2, 4), d.terminated[:n].reshape(60, 8, 2)
+    obs, nxt, term = (
+        d.obs[:n].reshape(60, 8, 2, 4),
+        d.next_obs[:n].reshape(60, 8, 2, 4),
+        d.terminated[:n].reshape(60, 8, 2),
+    )
     # Transitions follow each other in an env unless an episode ended in between.
     ended = ~np.all(obs[1:] == nxt[:-1], axis=(-1, -2))  # [39, 8]
     assert ended.sum() > 25
@@ -90,25 +102,28 @@ def test_buffer_cuts_bootstrap_on_termination_only_and_keeps_true_final_obs():
 
 def _losses(discrete=False):
     a, o, d = 3, 4, 2 if discrete else 1
-    actor = Actor((8,), d, discrete)
-    critic = Critic((8,), 2, True)
+    env, _ = envs.make("MultiCartPole-v0", num_agents=a, action_type="discrete" if discrete else "continuous")
+    networks = make_networks(Config(hidden_sizes=(8,), final_layer_init=0.0), env)
     ka, kc = jax.random.split(jax.random.key(0))
-    ap = jax.vmap(actor.init, in_axes=(0, None))(jax.random.split(ka, a), jnp.zeros(o))
-    cp = jax.vmap(critic.init, in_axes=(0, None, None))(jax.random.split(kc, a), jnp.zeros(a * o), jnp.zeros(a * d))
-    fns = make_losses(actor.apply, critic.apply, discrete=discrete, huber_delta=1.0,
-                      target_noise=0.2, target_noise_clip=0.5)
+    ap = jax.vmap(networks.actor_init, in_axes=(0, None))(jax.random.split(ka, a), jnp.zeros(o))
+    cp = jax.vmap(networks.critic_init, in_axes=(0, None, None))(
+        jax.random.split(kc, a), jnp.zeros(a * o), jnp.zeros(a * d)
+    )
+    fns = make_losses(AgentSpec.from_env(env), networks, huber_delta=1.0, target_noise=0.2, target_noise_clip=0.5)
     kb = jax.random.split(jax.random.key(1), 2)
     batch = Transition(
         obs=jax.random.normal(kb[0], (5, a, o)),
         action=jax.random.uniform(kb[1], (5, a, d), minval=-1, maxval=1),
-        reward=jnp.ones((5, a)), next_obs=jnp.zeros((5, a, o)), terminated=jnp.zeros((5, a)),
+        reward=jnp.ones((5, a)),
+        next_obs=jnp.zeros((5, a, o)),
+        terminated=jnp.zeros((5, a)),
     )
     return ap, cp, fns, batch
 
 
 @pytest.mark.parametrize("discrete", [False, True])
 def test_actor_loss_of_agent_i_gives_zero_gradient_to_agent_j(discrete):
-    ap, cp, (_, _, _, actor_losses), batch = _losses(discrete)
+    ap, cp, (_, _, actor_losses), batch = _losses(discrete)
     jac = jax.jacrev(lambda p: actor_losses(p, cp, batch, jax.random.key(2), 1.0))(ap)
     for leaf in jax.tree.leaves(jac):  # [loss i, agent j, ...]
         for i in range(3):
@@ -133,8 +148,11 @@ def test_targets_move_by_polyak_in_the_loop(tiny):
     c, tr, _, state, _ = tiny
     hp = c.hparams()
     after, _ = tr.run(state, hp, 1, True)  # one iteration = one update round (U=1)
-    for new, old, tgt in zip(jax.tree.leaves(after.agents.actor), jax.tree.leaves(state.agents.target_actor),
-                             jax.tree.leaves(after.agents.target_actor)):
+    for new, old, tgt in zip(
+        jax.tree.leaves(after.agents.actor),
+        jax.tree.leaves(state.agents.target_actor),
+        jax.tree.leaves(after.agents.target_actor),
+    ):
         np.testing.assert_allclose(tgt, c.tau * new + (1 - c.tau) * old, rtol=1e-5, atol=1e-7)
 
 
@@ -150,9 +168,13 @@ def test_linear_lr_decay_scales_each_adam_step(tiny):
 
     def step(n, fn=update):
         new, _ = fn(state.agents, state.buffer, jnp.int32(n), key, hp)
-        return [[np.asarray(a - b) for a, b in zip(jax.tree.leaves(getattr(new, part)),
-                                                   jax.tree.leaves(getattr(state.agents, part)))]
-                for part in ("critic", "actor")]
+        return [
+            [
+                np.asarray(a - b)
+                for a, b in zip(jax.tree.leaves(getattr(new, part)), jax.tree.leaves(getattr(state.agents, part)))
+            ]
+            for part in ("critic", "actor")
+        ]
 
     (c_full, a_full), (c_half, _), (c_none, a_none) = step(0), step(total // 2), step(total)
     assert min(np.abs(d).max() for d in c_full + a_full) > 1e-6
@@ -172,11 +194,11 @@ def test_linear_lr_decay_scales_each_adam_step(tiny):
 
 def test_metrics_are_arrays_per_iteration(tiny):
     c, _, _, _, m = tiny
-    assert m["mean_return"].shape == (c.num_iterations,)
-    np.testing.assert_array_equal(m["env_steps"], c.num_envs * np.arange(1, c.num_iterations + 1))
-    assert np.isnan(m["critic_loss"][: c.warmup_iterations]).all()
-    assert np.isfinite(m["critic_loss"][c.warmup_iterations:]).all()
-    assert not m["nonfinite"].any()
+    assert m.mean_return.shape == (c.num_iterations,)
+    np.testing.assert_array_equal(m.env_steps, c.num_envs * np.arange(1, c.num_iterations + 1))
+    assert np.isnan(m.critic_loss[: c.warmup_iterations]).all()
+    assert np.isfinite(m.critic_loss[c.warmup_iterations :]).all()
+    assert not m.nonfinite.any()
 
 
 def test_second_call_does_not_retrace(tiny):
@@ -204,8 +226,8 @@ def test_same_key_same_metrics_and_no_key_reuse(tiny):
     c, tr, train, _, m = tiny
     with jax.debug_key_reuse(True):
         m2 = jax.jit(make_trainer(c).train)(jax.random.key(0), c.hparams())[1]
-    for k in m:
-        np.testing.assert_array_equal(m[k], m2[k], err_msg=k)
+    for a, b in zip(jax.tree.leaves(m), jax.tree.leaves(m2)):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_hparams_vmap_into_one_program(tiny):
@@ -213,16 +235,25 @@ def test_hparams_vmap_into_one_program(tiny):
     hp = jax.tree.map(lambda x: jnp.stack([x, x]), c.hparams())
     hp = hp.replace(actor_lr=jnp.array([1e-3, 1e-1], jnp.float32))
     states, m = jax.jit(jax.vmap(tr.train, in_axes=(None, 0)))(jax.random.key(0), hp)
-    assert m["mean_return"].shape == (2, c.num_iterations)
+    assert m.mean_return.shape == (2, c.num_iterations)
     a0, a1 = (jax.tree.leaves(states.agents.actor)[1][i] for i in range(2))
     assert not np.allclose(a0, a1)  # the learning rate made a difference
 
 
 def test_discrete_and_plain_maddpg_run():
-    c = Config(**TINY, action_type="discrete", twin_critics=False, target_noise=0.0,
-               critic_layer_norm=False, huber_delta=0.0, final_layer_init=0.0, actor_delay=2, grad_clip=1.0)
+    c = Config(
+        **TINY,
+        env_kwargs={"action_type": "discrete"},
+        twin_critics=False,
+        target_noise=0.0,
+        critic_layer_norm=False,
+        huber_delta=0.0,
+        final_layer_init=0.0,
+        actor_delay=2,
+        grad_clip=1.0,
+    )
     state, m = jax.jit(make_trainer(c).train)(jax.random.key(0), c.hparams())
-    assert np.isfinite(m["critic_loss"][-1]) and np.isfinite(m["actor_loss"][-1])
+    assert np.isfinite(m.critic_loss[-1]) and np.isfinite(m.actor_loss[-1])
     assert state.buffer.data.action.shape[-1] == 2  # one-hot actions for the critics
     np.testing.assert_array_equal(state.buffer.data.action.sum(-1)[: int(state.buffer.size)], 1.0)
 
@@ -236,7 +267,6 @@ def test_discrete_and_plain_maddpg_run():
         ("gamma", 1.5, "(0, 1]"),
         ("tau", 0.0, "(0, 1]"),
         ("hidden_sizes", (), "integers"),
-        ("action_type", "box", "continuous"),
         ("env", "Pong", "MultiCartPole-v0"),
         ("lr_decay", "cosine", "'linear' or 'none'"),
     ],
@@ -263,7 +293,7 @@ def test_it_learns_well_above_a_random_policy():
     same seeds reached 91-109. Assert > 3x the random return measured in the same run."""
     c = Config(total_env_steps=48_000, warmup_env_steps=4096, buffer_size=48_000, hidden_sizes=(32, 32))
     _, m = jax.jit(make_trainer(c).train)(jax.random.key(0), c.hparams())
-    r = np.asarray(m["mean_return"])
+    r = np.asarray(m.mean_return)
     random_return = r[c.warmup_iterations - 1]
     assert 15 < random_return < 30
     assert r[-1] > 3 * random_return, (random_return, r[-1])

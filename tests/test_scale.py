@@ -16,8 +16,9 @@ WORKER = os.path.join(os.path.dirname(__file__), "_scale_worker.py")
 def run(*args):
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     env.pop("XLA_FLAGS", None)
-    return subprocess.Popen([sys.executable, WORKER, *map(str, args)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, WORKER, *map(str, args)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def finish(p, timeout=300):
@@ -54,8 +55,12 @@ def test_each_member_matches_the_member_trained_alone(results):
     devices, alone, _ = results
     for member, solo in zip((0, 2), alone):
         for k in ("mean_return", "critic_loss", "actor_loss"):
-            np.testing.assert_allclose(np.array(devices["metrics"][k][member], dtype=float),
-                                       np.array(solo["metrics"][k][0], dtype=float), rtol=1e-4, err_msg=k)
+            np.testing.assert_allclose(
+                np.array(devices["metrics"][k][member], dtype=float),
+                np.array(solo["metrics"][k][0], dtype=float),
+                rtol=1e-4,
+                err_msg=k,
+            )
     m = np.array(devices["metrics"]["critic_loss"], dtype=float)[:, -10:].mean(1)
     assert abs(m[0] - m[2]) > 1e-2 * abs(m[0])  # other critic lr: far outside the tolerance
     assert abs(m[0] - m[1]) > 1e-3 * abs(m[0])  # other seed: likewise
@@ -76,13 +81,18 @@ def test_two_processes_train_one_sharded_sweep(results):
     dist = json.loads((d / "dist.json").read_text())
     assert dist["processes"] == 2 and dist["devices"] == 4 and dist["buffer_devices"] == 4
     for k in ("mean_return", "critic_loss", "actor_loss"):
-        np.testing.assert_allclose(np.array(dist["metrics"][k], dtype=float),
-                                   np.array(devices["metrics"][k], dtype=float), rtol=1e-4, err_msg=k)
+        np.testing.assert_allclose(
+            np.array(dist["metrics"][k], dtype=float),
+            np.array(devices["metrics"][k], dtype=float),
+            rtol=1e-4,
+            err_msg=k,
+        )
 
 
 def test_one_run_data_parallel_over_two_devices(results):
     """Each device steps half the envs into its half of the buffer and samples half the
-    batch; gradients are averaged, so the two parameter copies stay bit-identical."""
+    batch; gradients are averaged, so the two parameter copies stay bit-identical, and one
+    update round equals a single-device update on the two halves' concatenated batch."""
     _, _, d = results
     finish(run("dp", d / "dp.json"))
     dp = json.loads((d / "dp.json").read_text())
@@ -91,7 +101,9 @@ def test_one_run_data_parallel_over_two_devices(results):
     assert dp["buffer_rows_per_device"] == 640 // 2
     losses = np.array(dp["metrics"]["critic_loss"][0], dtype=float)
     assert np.isfinite(losses[-10:]).all()
-    np.testing.assert_array_equal(dp["metrics"]["actor_loss"][0], dp["metrics"]["actor_loss"][1])
+    # Gradient averaging: two devices with half a batch each update exactly as one device
+    # with the whole batch (would fail with psum instead of pmean, or no collective at all).
+    assert dp["update_matches_single_device"]
 
 
 def test_cli_sweep_across_two_processes(tmp_path):
@@ -99,13 +111,49 @@ def test_cli_sweep_across_two_processes(tmp_path):
     (one CPU device each) train one 2-member sweep; process 0 writes the run directory."""
     port, out = _free_port(), tmp_path / "sweep"
     env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1")
-    small = ["--num-envs", "8", "--batch-size", "32", "--buffer-size", "2048", "--total-env-steps", "800",
-             "--warmup-env-steps", "160", "--hidden-sizes", "16,16", "--log-every", "160", "--seeds", "2"]
-    procs = [subprocess.Popen([sys.executable, "-m", "maddpg_jax.cli", "sweep", *small, "--out", str(out),
-                               "--no-progress", "--coordinator-address", f"127.0.0.1:{port}",
-                               "--num-processes", "2", "--process-id", str(pid)],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for pid in (0, 1)]
+    small = [
+        "--num-envs",
+        "8",
+        "--batch-size",
+        "32",
+        "--buffer-size",
+        "2048",
+        "--total-env-steps",
+        "800",
+        "--warmup-env-steps",
+        "160",
+        "--hidden-sizes",
+        "16,16",
+        "--log-every",
+        "160",
+        "--seeds",
+        "2",
+    ]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "maddpg_jax.cli",
+                "sweep",
+                *small,
+                "--out",
+                str(out),
+                "--no-progress",
+                "--coordinator-address",
+                f"127.0.0.1:{port}",
+                "--num-processes",
+                "2",
+                "--process-id",
+                str(pid),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for pid in (0, 1)
+    ]
     for p in procs:
         finish(p)
     summary = [json.loads(line) for line in (out / "summary.jsonl").read_text().splitlines()]

@@ -60,16 +60,24 @@ class ReplayBuffer:
 
     def sample(self, batch_size):
         idx = np.random.randint(0, self.size, size=batch_size)
-        return (torch.from_numpy(self.obs[idx]), torch.from_numpy(self.act[idx]), torch.from_numpy(self.rew[idx]),
-                torch.from_numpy(self.next_obs[idx]), torch.from_numpy(self.term[idx]))
+        return (
+            torch.from_numpy(self.obs[idx]),
+            torch.from_numpy(self.act[idx]),
+            torch.from_numpy(self.rew[idx]),
+            torch.from_numpy(self.next_obs[idx]),
+            torch.from_numpy(self.term[idx]),
+        )
 
 
 class MADDPG:
-    def __init__(self, num_agents=2, obs_dim=4, act_dim=1, lr_actor=1e-3, lr_critic=1e-3, gamma=0.95, tau=0.01,
-                 hidden=(64, 64)):
+    def __init__(
+        self, num_agents=2, obs_dim=4, act_dim=1, lr_actor=1e-3, lr_critic=1e-3, gamma=0.95, tau=0.01, hidden=(64, 64)
+    ):
         self.A, self.gamma, self.tau = num_agents, gamma, tau
-        self.agents = [Agent(obs_dim, act_dim, num_agents * obs_dim, num_agents * act_dim, lr_actor, lr_critic, hidden)
-                       for _ in range(num_agents)]
+        self.agents = [
+            Agent(obs_dim, act_dim, num_agents * obs_dim, num_agents * act_dim, lr_actor, lr_critic, hidden)
+            for _ in range(num_agents)
+        ]
 
     def act(self, obs, noise_std):
         with torch.no_grad():
@@ -86,7 +94,9 @@ class MADDPG:
         losses = []
         for i, agent in enumerate(self.agents):
             with torch.no_grad():
-                q_next = agent.target_critic(torch.cat([next_obs.reshape(b, -1), next_act.reshape(b, -1)], 1)).squeeze(1)
+                q_next = agent.target_critic(torch.cat([next_obs.reshape(b, -1), next_act.reshape(b, -1)], 1)).squeeze(
+                    1
+                )
                 y = rew[:, i] + self.gamma * (1 - term) * q_next
             q = agent.critic(torch.cat([obs.reshape(b, -1), act.reshape(b, -1)], 1)).squeeze(1)
             critic_loss = F.mse_loss(q, y)
@@ -107,8 +117,19 @@ class MADDPG:
         return losses
 
 
-def train(num_envs=16, batch_size=256, updates_per_step=1, total_env_steps=100_000, warmup_env_steps=10_000,
-          buffer_size=1_000_000, noise_std=0.1, seed=0, time_budget_s=None, log_every_s=1.0, **kwargs):
+def train(
+    num_envs=16,
+    batch_size=256,
+    updates_per_step=1,
+    total_env_steps=100_000,
+    warmup_env_steps=10_000,
+    buffer_size=1_000_000,
+    noise_std=0.1,
+    seed=0,
+    time_budget_s=None,
+    log_every_s=1.0,
+    **kwargs,
+):
     """Train; returns dict of curves (env_steps, wall_s, mean_return) and throughput figures."""
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -149,6 +170,9 @@ def train(num_envs=16, batch_size=256, updates_per_step=1, total_env_steps=100_0
         if time_budget_s is not None and now > time_budget_s:
             break
     learn_s = time.perf_counter() - learn_t0 if learn_t0 else float("nan")
-    return {"curve": curve, "env_steps_per_s": learn_steps / learn_s if learn_steps else float("nan"),
-            "update_rounds_per_s": learn_steps / num_envs * updates_per_step / learn_s if learn_steps else float("nan"),
-            "final_mean_return": float(np.mean(finished[-100:])) if finished else float("nan")}
+    return {
+        "curve": curve,
+        "env_steps_per_s": learn_steps / learn_s if learn_steps else float("nan"),
+        "update_rounds_per_s": learn_steps / num_envs * updates_per_step / learn_s if learn_steps else float("nan"),
+        "final_mean_return": float(np.mean(finished[-100:])) if finished else float("nan"),
+    }
