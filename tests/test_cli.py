@@ -93,21 +93,45 @@ def test_resume_gives_the_same_metrics_as_one_run(runs):
     assert "run directory" in out.stdout
 
 
-def test_eval_and_gif(runs, tmp_path):
+def test_eval_prints_the_restored_policys_return_and_draws_a_gif(runs, tmp_path):
+    """The printed mean equals (to 0.1) the return computed here from the checkpoint's
+    actor with the same seed and episodes; and the restored actor is the trained one, not
+    a fresh initialisation (catches an eval that never restores, or restores another
+    member or step)."""
+    import jax
+
+    from maddpg_jax import evaluation
+    from maddpg_jax.members import member_hparams, member_keys
+
     straight = runs[0]
     gif = tmp_path / "episode.gif"
-    out = maddpg("eval", str(straight), "--episodes", "8", "--gif", str(gif)).stdout
-    assert "mean return" in out
-    mean = float(out.split("mean return ")[1].split()[0])
-    assert 8 <= mean <= 500
+    out = maddpg("eval", str(straight), "--episodes", "8", "--seed", "5", "--gif", str(gif)).stdout
+    printed = float(out.split("mean return ")[1].split()[0])
+    config, members = evaluation.read_run_for(straight)
+    trainer, state = evaluation.load_run(straight, config, members)
+    actor = jax.tree.map(lambda x: x[0], state.agents.actor)
+    here = evaluation.episode_returns(trainer, actor, 8, jax.random.key(5)).mean()
+    assert abs(printed - here) <= 0.1, (printed, here)
+    assert json.loads((straight / "eval.json").read_text())["mean_return"] == pytest.approx(here, abs=1e-4)
+    fresh = jax.vmap(trainer.init)(member_keys(members), member_hparams(config, members)).agents.actor
+    assert not np.allclose(jax.tree.leaves(fresh)[0][0], jax.tree.leaves(actor)[0])
     with Image.open(gif) as im:
         assert im.format == "GIF" and im.n_frames >= 2
 
 
-def test_plot_several_runs(runs, tmp_path):
+def test_plot_draws_one_series_per_run_with_the_logged_values(runs, tmp_path, monkeypatch):
+    from maddpg_jax import plotting
+
     straight, resumed = runs[:2]
-    png = tmp_path / "both.png"
-    maddpg("plot", str(straight), str(resumed), "--out", str(png))
+    seen = {}
+    monkeypatch.setattr(plotting, "plot_curves", lambda series, path, **kw: seen.update(series))
+    assert cli.main(["plot", str(straight), str(resumed), "--out", str(tmp_path / "both.png")]) == 0
+    assert sorted(seen) == sorted([str(straight), str(resumed)])
+    for d in (straight, resumed):
+        logged = [(r["env_steps"], r["mean_return"]) for r in rows(d / "metrics.jsonl") if r["mean_return"] is not None]
+        assert list(zip(*seen[str(d)])) == logged
+    png = tmp_path / "real.png"
+    maddpg("plot", str(straight), "--out", str(png))
     with Image.open(png) as im:
         assert im.format == "PNG"
 
@@ -192,6 +216,11 @@ def test_sweep_grid_summary(tmp_path):
         (["eval", "/nonexistent/run"], ["run_dir", "not a run directory"]),
         (["eval", "somewhere", "--episodes", "0"], ["--episodes", ">= 1"]),
         (["train", "--resume", "--out", "/nonexistent/run"], ["--resume", "no run"]),
+        (["train", "--env", "jaxmarl:MPE_simple_spread_v3", "--num-agents", "5"], ["--num-agents", "takes: action_type"]),
+        (["train", "--env", "jaxmarl:hanabi"], ["--env", "jaxmarl:MPE_simple_spread_v3"]),
+        (["train", "--env-kwargs", "coupling"], ["--env-kwargs", "key=value"]),
+        (["train", "--env-kwargs", "coupling=-1"], ["--coupling", ">= 0"]),
+        (["train", "--coupling", "-2"], ["--coupling", ">= 0"]),
         (["frobnicate"], ["invalid choice"]),
     ],
 )
@@ -220,29 +249,26 @@ def test_bad_input_in_a_subprocess_prints_no_traceback():
     assert p.stderr.strip() == "maddpg-jax: error: --gamma: must be in (0, 1], got 2.0"
 
 
-def test_every_config_field_is_a_flag_with_help():
-    help_text = cli.build_parser()._subparsers._group_actions[0].choices["train"].format_help()
-    for flag in [
-        "--num-agents",
-        "--num-envs",
-        "--batch-size",
-        "--buffer-size",
-        "--updates-per-step",
-        "--total-env-steps",
-        "--hidden-sizes",
-        "--seed",
-        "--coupling",
-        "--action-type",
-        "--obs-mode",
-        "--actor-lr",
-        "--critic-lr",
-        "--gamma",
-        "--tau",
-        "--noise-std",
-        "--gumbel-temperature",
-    ]:
-        assert flag in help_text
-    assert "(default: 64)" in help_text
+def test_every_config_field_and_env_argument_is_a_flag_with_help():
+    """Loops over the Config's fields and every registered env's arguments: each has its
+    flag, a help line and its default shown."""
+    import dataclasses
+
+    import envs
+    from maddpg_jax.config import Config, global_default
+
+    help_text = " ".join(cli.build_parser()._subparsers._group_actions[0].choices["train"].format_help().split())
+    for f in dataclasses.fields(Config):
+        flag = "--" + f.name.replace("_", "-")
+        assert flag in help_text, flag
+        if f.name not in ("env_kwargs",):
+            default = global_default(f.name)
+            shown = ",".join(map(str, default)) if isinstance(default, tuple) else str(default)
+            assert f"(default: {default})" in help_text or shown in help_text, f.name
+    for name in envs.names():
+        for arg in envs.entry(name).args:
+            assert "--" + arg.name.replace("_", "-") in help_text, (name, arg.name)
+    assert "--lr-decay {linear,none}" in help_text  # choices listed
 
 
 def test_sweep_too_big_for_memory_is_refused_before_compiling(tmp_path, capsys):
@@ -254,6 +280,26 @@ def test_sweep_too_big_for_memory_is_refused_before_compiling(tmp_path, capsys):
     need = float(err.split("about ")[1].split(" GiB")[0])
     assert 0.3 < need < 0.5
     assert not (tmp_path / "s" / "checkpoints").exists()
+
+
+def test_out_that_is_a_file_is_one_line(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert cli.main(["train", "--out", str(f), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is a file" in err
+
+
+def test_a_directory_without_checkpoint_is_reused_by_the_same_command(tmp_path):
+    """A run that stopped before its first checkpoint (Ctrl-C in compilation, a missing
+    optional package) leaves no dead end: the same command starts it again."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    (out / "checkpoints").mkdir()
+    maddpg("train", "--out", str(out), "--total-env-steps", "512", *TINY)
+    assert json.loads((out / "config.json").read_text())["config"]["total_env_steps"] == 512
+    assert rows(out / "metrics.jsonl")[-1]["env_steps"] == 512
 
 
 def test_run_files_are_readable_like_any_file_the_user_writes(runs):
