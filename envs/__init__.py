@@ -40,10 +40,10 @@ def _make_multi_cartpole(num_agents, action_type, obs_mode, **params):
     return MultiCartPole(num_agents, action_type, obs_mode), EnvParams(**params)
 
 
-def _render_cartpole(states, env, params, path):
-    from envs.render_cartpole import episode_gif
+def _cartpole_frame(state, env, params):
+    from envs.render import cartpole_frame  # matplotlib only when drawing
 
-    episode_gif(states, env, params, path)
+    return cartpole_frame(state, env, params)
 
 
 def _nonnegative(v):
@@ -81,7 +81,7 @@ register(
         EnvArg("theta_threshold", 12 * 2 * math.pi / 360, float, "pole limit [rad]", check=_nonnegative),
     ),
     solved_return=475.0,
-    renderer=_render_cartpole,
+    renderer=_cartpole_frame,
     description="carts on parallel tracks joined by springs, one agent per cart (k=0: CartPole-v1)",
 )
 

@@ -218,6 +218,12 @@ def make_mpe(scenario: str, action_type: str = "continuous"):
     return wrapped, wrapped.default_params
 
 
+def _mpe_frame(state, env, params):
+    from envs.render import mpe_frame  # matplotlib only when drawing
+
+    return mpe_frame(state, env, params)
+
+
 def _register_mpe():
     for scenario in MPE_SCENARIOS:
         register(
@@ -233,6 +239,7 @@ def _register_mpe():
                 ),
             ),
             defaults=MPE_DEFAULTS,
+            renderer=_mpe_frame,
             description=f"JaxMARL's {scenario} (multi-agent particle environment)",
         )
 

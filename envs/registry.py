@@ -66,8 +66,8 @@ class EnvEntry:
         factory: ``factory(**kwargs) -> (env, params)``, called with every arg resolved.
         args: the keyword arguments the env takes.
         solved_return: a 100-episode mean return (per agent) that counts as solved, or None.
-        renderer: ``renderer(frames, env, params, path)`` writing an animated GIF of states
-            collected by ``env.render_state``, or None.
+        renderer: ``renderer(state, env, params) -> uint8 [H, W, 3]``: one env state drawn
+            as an RGB array (``eval --gif`` and PettingZoo's ``render()`` use it), or None.
         defaults: recommended :class:`maddpg_jax.Config` values for this env (fields the
             user did not set take these; a user's value always wins).
         description: one line for ``--help``.

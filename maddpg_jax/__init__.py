@@ -2,6 +2,7 @@
 
 from maddpg_jax.config import Config, ConfigError, HParams
 from maddpg_jax.networks import Networks, make_networks
+from maddpg_jax.policy import Policy, load_policy
 from maddpg_jax.train import Metrics, Trainer, TrainState, make_train, make_trainer
 
 __all__ = [
@@ -10,8 +11,10 @@ __all__ = [
     "HParams",
     "Metrics",
     "Networks",
+    "Policy",
     "TrainState",
     "Trainer",
+    "load_policy",
     "make_networks",
     "make_train",
     "make_trainer",

@@ -146,8 +146,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(t, sweep=False)
     t.add_argument("--out", default="runs/train", help="run directory (default: runs/train)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out to --total-env-steps")
-    t.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events to OUT/tb")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     s = sub.add_parser(
         "sweep",
@@ -155,7 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Every sweepable flag takes a comma list; the grid is their product x --seeds.",
     )
     _add_config_flags(s, sweep=True)
-    s.add_argument("--seeds", type=int, default=1, help="seeds per grid point (default: 1)")
+    s.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="seeds per grid point: members get seeds --seed, --seed + 1, ... (default: 1)",
+    )
     s.add_argument("--out", default="runs/sweep", help="sweep directory (default: runs/sweep)")
     s.add_argument("--resume", action="store_true", help="continue the sweep in --out to --total-env-steps")
     s.add_argument(
@@ -164,7 +167,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="refuse to start if the estimated state exceeds this many GiB (default: device memory)",
     )
-    s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.add_argument(
         "--member-chunk",
         type=int,
@@ -174,6 +176,15 @@ def build_parser() -> argparse.ArgumentParser:
         "several devices, 4 with one)",
     )
     for sp in (t, s):
+        sp.add_argument("--no-progress", action="store_true", help="no progress bar (the end-of-run line still prints)")
+        sp.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events to OUT/tb")
+        sp.add_argument(
+            "--wandb",
+            default=None,
+            metavar="PROJECT",
+            help="also log to Weights & Biases project PROJECT (group: the env, name: the run directory; "
+            "WANDB_MODE=offline works without an account)",
+        )
         g = sp.add_argument_group("several processes / hosts (jax.distributed)")
         g.add_argument("--coordinator-address", default=None, help="HOST:PORT of process 0 (default: none)")
         g.add_argument("--num-processes", type=int, default=None, help="processes in the job (default: none)")
@@ -295,6 +306,7 @@ def cmd_train(args) -> int:
         resume=args.resume,
         progress=not args.no_progress,
         tensorboard=args.tensorboard,
+        wandb_project=args.wandb,
     )
     return session.run()
 
@@ -339,6 +351,8 @@ def cmd_sweep(args) -> int:
         progress=not args.no_progress,
         max_memory_gib=args.max_memory,
         member_chunk=args.member_chunk,
+        tensorboard=args.tensorboard,
+        wandb_project=args.wandb,
     )
     return session.run()
 

@@ -112,7 +112,7 @@ class Config:
     hidden_sizes: tuple[int, ...] = default((64, 64))
     """hidden layer widths of actors and critics"""
     seed: int = 0
-    """PRNG seed (a sweep's members get seed, seed + 1, ...)"""
+    """PRNG seed; a sweep's --seeds N members get seed, seed + 1, ..., seed + N - 1"""
     # Sweepable hyperparameters (defaults; a sweep passes arrays instead).
     actor_lr: float = default(1e-3)
     """actor Adam learning rate"""

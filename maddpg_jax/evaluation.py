@@ -123,5 +123,8 @@ def evaluate(run_dir: Path, episodes: int, member: int, seed: int, gif: str | No
     }
     rundir.write_json(Path(run_dir) / rundir.EVAL, summary)
     if gif:
-        entry.renderer(rollout_states(trainer, actor, jax.random.key(seed + 1)), trainer.env, trainer.env_params, gif)
+        from envs.render import write_gif
+
+        states = rollout_states(trainer, actor, jax.random.key(seed + 1))
+        write_gif([entry.renderer(s, trainer.env, trainer.env_params) for s in states[::2]], gif)
     return summary

@@ -68,9 +68,11 @@ class Session:
         tensorboard: bool = False,
         max_memory_gib: float | None = None,
         member_chunk: int | None = None,
+        wandb_project: str | None = None,
     ):
         self.out, self.config, self.members = Path(out), config, members
         self.resume, self.progress, self.tensorboard = resume, progress, tensorboard
+        self.wandb_project = wandb_project
         self.max_memory_gib, self.member_chunk = max_memory_gib, member_chunk
         self.sweep = len(members) > 1 or "actor_lr" in members[0]
         self.entry = envs.entry(config.env)
@@ -276,6 +278,9 @@ class Reporter:
             except ImportError:
                 raise UsageError("--tensorboard: needs tensorboardX (pip install tensorboardX)") from None
             self.tb = SummaryWriter(str(session.out / "tb"))
+        self.wandb = None
+        if session.wandb_project and session.primary:
+            self.wandb = start_wandb(session)
 
     def chunk(self, rows: list[dict], chunk: Chunk) -> None:
         s, c = self.session, self.session.config
@@ -292,6 +297,11 @@ class Reporter:
                 for key in ("mean_return", "episodes", *LOSS_NAMES):
                     if r[key] is not None:
                         self.tb.add_scalar(key if not s.sweep else f"{key}/member{r['member']}", r[key], r["env_steps"])
+        if self.wandb is not None:
+            for r in rows:
+                prefix = f"member{r['member']}/" if s.sweep else ""
+                logged = {prefix + k: v for k, v in r.items() if k != "member" and isinstance(v, (int, float))}
+                self.wandb.log(logged, step=r["env_steps"])
         self.chunks += 1
         if s.primary and self.chunks % CURVE_EVERY == 0:
             s.plot()
@@ -301,6 +311,27 @@ class Reporter:
             self.bar.close()
         if self.tb is not None:
             self.tb.close()
+        if self.wandb is not None:
+            self.wandb.finish()
+
+
+def start_wandb(session: Session):
+    """A Weights & Biases run: project from --wandb, group from the env, name from the run
+    directory, config from the run's config. Offline when WANDB_MODE=offline (no account)."""
+    try:
+        import wandb
+    except ImportError:
+        raise UsageError("--wandb: needs wandb (pip install wandb)") from None
+    c = session.config
+    return wandb.init(
+        project=session.wandb_project,
+        group=c.env,
+        name=session.out.name,
+        dir=str(session.out),
+        config={**c.to_dict(), "members": session.members},
+        resume="allow" if session.resume else None,
+        reinit=True,
+    )
 
 
 def member_label(config: Config, member: dict) -> str:

@@ -216,7 +216,10 @@ def test_sweep_grid_summary(tmp_path):
         (["eval", "/nonexistent/run"], ["run_dir", "not a run directory"]),
         (["eval", "somewhere", "--episodes", "0"], ["--episodes", ">= 1"]),
         (["train", "--resume", "--out", "/nonexistent/run"], ["--resume", "no run"]),
-        (["train", "--env", "jaxmarl:MPE_simple_spread_v3", "--num-agents", "5"], ["--num-agents", "takes: action_type"]),
+        (
+            ["train", "--env", "jaxmarl:MPE_simple_spread_v3", "--num-agents", "5"],
+            ["--num-agents", "takes: action_type"],
+        ),
         (["train", "--env", "jaxmarl:hanabi"], ["--env", "jaxmarl:MPE_simple_spread_v3"]),
         (["train", "--env-kwargs", "coupling"], ["--env-kwargs", "key=value"]),
         (["train", "--env-kwargs", "coupling=-1"], ["--coupling", ">= 0"]),

@@ -105,8 +105,9 @@ def test_signal_checkpoints_and_exits_with_its_code(reference, tmp_path, sig, co
     got = [r for r in rows_without_wall(out / "metrics.jsonl") if r["env_steps"] <= 1024]
     want = rows_without_wall(reference / "const" / "metrics.jsonl")
     assert got == want[: len(got)] and got[-1]["env_steps"] == min(saved, 1024)
-    code2, _, err2 = maddpg("train", "--out", str(out), "--resume", "--total-env-steps", str(saved + 128),
-                            "--no-progress")
+    code2, _, err2 = maddpg(
+        "train", "--out", str(out), "--resume", "--total-env-steps", str(saved + 128), "--no-progress"
+    )
     assert code2 == 0, err2
     assert rows_without_wall(out / "metrics.jsonl")[-1]["env_steps"] == saved + 128
 

@@ -33,25 +33,29 @@ def _stack(hps):
     return jax.tree.map(lambda *x: jnp.stack(x), *hps)
 
 
+# Static values no member uses: if any code read a sweepable hyperparameter from the static
+# config instead of the traced HParams, a run built from this config would differ.
+POISON = dict(actor_lr=0.5, critic_lr=0.5, gamma=0.3, tau=0.9, noise_std=0.9, gumbel_temperature=9.0)
+
+
 @pytest.mark.parametrize("action_type, variants", [("continuous", VARIANTS), ("discrete", {"gumbel_temperature": 0.3})])
-def test_each_vmapped_member_equals_its_config_trained_alone(action_type, variants):
-    """Member i of one vmapped program (hyperparameters as traced arrays) equals
-    make_train(config with that value) compiled alone (static config). Catches a loss or
-    an acting step that reads gamma, tau, a learning rate, the noise or the temperature
-    from the static config instead of the traced hyperparameters: the sweep would then
-    silently train the default for every member. One compilation serves the whole grid."""
+def test_sweepable_hyperparameters_come_only_from_the_traced_arrays(action_type, variants):
+    """A grid of members in one vmapped program built from a config whose static
+    hyperparameters are all poisoned: member 0 (the defaults) equals the default config
+    trained alone, and every other member (one hyperparameter changed) differs from it.
+    Catches a loss or an acting step that reads gamma, tau, a learning rate, the noise or
+    the temperature from the static config: a sweep would then silently train one
+    setting. One compilation serves the whole grid."""
     chex.clear_trace_counter()  # counts are kept per function name across parametrizations
     base = Config(**TINY, env_kwargs={"action_type": action_type})
-    configs = [base] + [base.replace(**{k: v}) for k, v in variants.items()]
-    train = chex.assert_max_traces(make_trainer(base).train, n=1)
-    _, grid = jax.jit(jax.vmap(train, in_axes=(None, 0)))(jax.random.key(0), _stack([c.hparams() for c in configs]))
-    for i, c in enumerate(configs):
-        _, alone = jax.jit(make_trainer(c).train)(jax.random.key(0), c.hparams())
-        name = next((k for k in variants if getattr(c, k) != getattr(base, k)), "base")
-        np.testing.assert_allclose(grid.critic_loss[i], alone.critic_loss, rtol=2e-4, atol=1e-6, err_msg=name)
-        np.testing.assert_allclose(grid.actor_loss[i], alone.actor_loss, rtol=2e-4, atol=1e-6, err_msg=name)
-        if i:  # the value made a difference, so the comparison above could fail
-            assert not np.allclose(grid.critic_loss[i], grid.critic_loss[0], rtol=1e-3), name
+    hps = [base.hparams()] + [base.replace(**{k: v}).hparams() for k, v in variants.items()]
+    train = chex.assert_max_traces(make_trainer(base.replace(**POISON)).train, n=1)
+    _, grid = jax.jit(jax.vmap(train, in_axes=(None, 0)))(jax.random.key(0), _stack(hps))
+    _, alone = jax.jit(make_trainer(base).train)(jax.random.key(0), base.hparams())
+    for field in ("critic_loss", "actor_loss", "mean_return"):
+        np.testing.assert_allclose(getattr(grid, field)[0], getattr(alone, field), rtol=2e-4, atol=1e-6)
+    for i, name in enumerate(variants, start=1):  # each value is live, so the check above could fail
+        assert not np.allclose(grid.critic_loss[i], grid.critic_loss[0], rtol=1e-3), name
 
 
 def test_straight_through_gumbel_softmax_forward_and_gradient_by_hand():
@@ -93,7 +97,9 @@ def delayed():
 
 
 def _changed(a, b):
-    return max(float(np.abs(np.asarray(x) - np.asarray(y)).max()) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+    return max(
+        float(np.abs(np.asarray(x) - np.asarray(y)).max()) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))
+    )
 
 
 @pytest.mark.parametrize("updates, on_beat", [(0, False), (1, False), (2, True), (5, True), (6, False)])
