@@ -37,6 +37,7 @@ from maddpg_jax import Config
 from maddpg_jax import members as members_lib
 from maddpg_jax.evaluation import episode_returns
 from maddpg_jax.loop import compile_chunks, plan_chunks, run_chunks
+from maddpg_jax.train import kept_actor
 
 HOLD = 450.0
 
@@ -81,7 +82,7 @@ def run(config: Config, seeds: int, member_chunk: int | None = None, eval_episod
 
     last, _ = run_chunks(runner, state, hp, plan, on_chunk)
     total_s = time.perf_counter() - t0
-    actors = jax.device_get(last.state.agents.actor)
+    actors = jax.device_get(kept_actor(config, last.state))  # what eval and load_policy use
     evals = [
         float(
             episode_returns(trainer, jax.tree.map(lambda x: x[s], actors), eval_episodes, jax.random.key(12345)).mean()

@@ -116,8 +116,10 @@ def entry(name: str) -> EnvEntry:
     with :func:`register`) when the name is not yet known: that is how an env of your own
     reaches the CLI (``maddpg-jax train --env my_package.my_env:MyEnv-v0``).
     """
-    if isinstance(name, str) and name not in _REGISTRY and ":" in name:
-        module = name.split(":", 1)[0]
+    module = name.split(":", 1)[0] if isinstance(name, str) and ":" in name else None
+    # Import only a module none of whose envs is registered yet: "jaxmarl:..." names are
+    # registered by this package's adapter, and importing JaxMARL itself adds none.
+    if module and name not in _REGISTRY and not any(n.startswith(module + ":") for n in _REGISTRY):
         with contextlib.suppress(ImportError):  # a missing module: reported below as an unknown name
             importlib.import_module(module)
     if not isinstance(name, str) or name not in _REGISTRY:

@@ -157,6 +157,11 @@ class Config:
     (for several GPUs; on a CPU the per-update synchronisation costs more than it saves)"""
     log_every: int = default(2048)
     """env steps between logged metrics rows (rounded up to whole vectorised steps)"""
+    eval_episodes: int = default(16)
+    """noise-free episodes that evaluate the actors every eval_every env steps; the best
+    evaluated actors are kept for eval and checkpoints (0 = off: keep the last actors)"""
+    eval_every: int = default(10_240)
+    """env steps between noise-free evaluations (and between the host's progress reports)"""
 
     def __post_init__(self):
         resolve(self)
@@ -180,10 +185,17 @@ class Config:
         return max(1, math.ceil(self.log_every / self.num_envs))
 
     @property
-    def chunk_iterations(self) -> int:
-        """Iterations per compiled chunk between host work: ~50 chunks, whole log intervals."""
+    def eval_interval(self) -> int:
+        """Iterations between noise-free evaluations (policy selection): ``eval_every`` env
+        steps rounded up to whole log intervals. Evaluations fall on multiples of it,
+        counted from the run's start, so a resumed run evaluates where a straight one does."""
         k = self.log_interval
-        return max(k, (self.num_iterations // 50) // k * k)
+        return max(k, math.ceil(self.eval_every / self.num_envs / k) * k)
+
+    @property
+    def chunk_iterations(self) -> int:
+        """Iterations per compiled chunk between host work: one evaluation interval."""
+        return self.eval_interval
 
     def hparams(self) -> HParams:
         """This config's hyperparameters as float32 scalars."""
@@ -239,10 +251,12 @@ def validate(c: Config) -> None:
         v = getattr(c, name)
         if not _is_int(v) or v < 1:
             raise ConfigError(name, f"must be an integer >= 1, got {v!r}")
-    for name in ("warmup_env_steps", "seed"):
+    for name in ("warmup_env_steps", "seed", "eval_episodes"):
         v = getattr(c, name)
         if not _is_int(v) or v < 0:
             raise ConfigError(name, f"must be an integer >= 0, got {v!r}")
+    if not _is_int(c.eval_every) or c.eval_every < 1:
+        raise ConfigError("eval_every", f"must be an integer >= 1, got {c.eval_every!r}")
     if not _is_int(c.log_every) or c.log_every < 1:
         raise ConfigError("log_every", f"must be an integer >= 1, got {c.log_every!r}")
     if c.batch_size > c.buffer_size:

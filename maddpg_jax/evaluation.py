@@ -18,6 +18,7 @@ from maddpg_jax import members as members_lib
 from maddpg_jax import rundir
 from maddpg_jax.config import Config
 from maddpg_jax.errors import UsageError
+from maddpg_jax.train import kept_actor
 
 
 def episode_returns(trainer, actor_params, episodes: int, key: jax.Array) -> np.ndarray:
@@ -108,7 +109,7 @@ def evaluate(run_dir: Path, episodes: int, member: int, seed: int, gif: str | No
     if not 0 <= member < len(members):
         raise UsageError(f"--member: must be in [0, {len(members) - 1}], got {member}")
     trainer, state = load_run(run_dir, config, members)
-    actor = jax.tree.map(lambda x: x[member], state.agents.actor)
+    actor = jax.tree.map(lambda x: x[member], kept_actor(config, state))
     teams = episode_returns(trainer, actor, episodes, jax.random.key(seed))  # [N, T]
     returns = teams @ (np.asarray([len(i) for _, i in trainer.spec.teams]) / trainer.spec.num_agents)
     summary = {

@@ -33,17 +33,19 @@ class Chunk:
         return self.start + self.num_iterations
 
 
-def plan_chunks(config: Config, start: int = 0, chunk_iterations: int | None = None) -> list[tuple[int, bool]]:
-    """``(iterations, learn)`` chunks from iteration ``start`` to the end of the run: the
-    warm-up (in chunks of at most 4 x the learning chunk), then learning chunks of
-    ``chunk_iterations`` (default ``config.chunk_iterations``, whole log intervals)."""
-    w, n = config.warmup_iterations, config.num_iterations
-    k = chunk_iterations or config.chunk_iterations
+def plan_chunks(config: Config, start: int = 0) -> list[tuple[int, bool, bool]]:
+    """``(iterations, learn, select)`` chunks from iteration ``start`` to the end of the run:
+    the random-action warm-up (in chunks of at most 4 evaluation intervals), then learning
+    chunks that end on multiples of ``config.eval_interval`` counted from iteration 0 (the
+    last may end short). ``select``: the chunk ends on such a multiple, so policy selection
+    runs after it (when ``eval_episodes > 0``). The same plan from any chunk boundary gives
+    the same boundaries, which is what makes resume exact; ``make_train`` follows it too."""
+    w, n, k = config.warmup_iterations, config.num_iterations, config.eval_interval
     plan, it = [], start
     while it < n:
         learn = it >= w
-        end = min(n, it + k) if learn else min(w, it + 4 * k)
-        plan.append((end - it, learn))
+        end = min(n, (it // k + 1) * k) if learn else min(w, it + 4 * k)
+        plan.append((end - it, learn, learn and end % k == 0))
         it = end
     return plan
 
@@ -51,8 +53,8 @@ def plan_chunks(config: Config, start: int = 0, chunk_iterations: int | None = N
 def compile_chunks(runner: MemberRunner, state, hparams, plan) -> None:
     """Compile every distinct chunk of ``plan`` ahead of time (so callers can time
     compilation apart from running)."""
-    for n, learn in sorted(set(plan)):
-        runner.compile(state, hparams, n, learn)
+    for n, learn, select in sorted(set(plan)):
+        runner.compile(state, hparams, n, learn, select)
 
 
 def run_chunks(
@@ -73,9 +75,9 @@ def run_chunks(
     """
     t0 = clock() - wall_offset
     it, chunk = start, None
-    for n, learn in plan:
+    for n, learn, select in plan:
         t_chunk = clock()
-        state, metrics = runner.run(state, hparams, n, learn)
+        state, metrics = runner.run(state, hparams, n, learn, select)
         metrics = fetch(metrics)
         now = clock()
         chunk = Chunk(it, n, learn, state, metrics, now - t0, now - t_chunk)

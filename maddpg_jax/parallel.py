@@ -141,22 +141,22 @@ class MemberRunner:
         return jax.tree.map(put, pad_members(tree, self.size))
 
     @functools.cache
-    def _run(self, num_iterations: int, learn: bool):
+    def _run(self, num_iterations: int, learn: bool, select: bool = False):
         run = self.trainer.run.__wrapped__
-        return self._wrap(lambda s, h: run(s, h, num_iterations, learn))
+        return self._wrap(lambda s, h: run(s, h, num_iterations, learn, select))
 
-    def run(self, state, hparams, num_iterations: int, learn: bool):
+    def run(self, state, hparams, num_iterations: int, learn: bool, select: bool = False):
         """(state, metrics [members, num_iterations]) after ``num_iterations`` steps."""
-        compiled = self._compiled.get((num_iterations, learn))
+        compiled = self._compiled.get((num_iterations, learn, select))
         if compiled is not None:
             return compiled(state, hparams)
-        return self._run(num_iterations, learn)(state, hparams)
+        return self._run(num_iterations, learn, select)(state, hparams)
 
-    def compile(self, state, hparams, num_iterations: int, learn: bool) -> None:
+    def compile(self, state, hparams, num_iterations: int, learn: bool, select: bool = False) -> None:
         """Compile ahead of time (so the caller can time compilation apart from running);
         :meth:`run` then uses this executable (jit's own cache would not see it)."""
-        fn = self._run(num_iterations, learn)
-        self._compiled[(num_iterations, learn)] = fn.lower(state, hparams).compile()
+        fn = self._run(num_iterations, learn, select)
+        self._compiled[(num_iterations, learn, select)] = fn.lower(state, hparams).compile()
 
 
 def fetch(tree: Any) -> Any:

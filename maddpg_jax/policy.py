@@ -41,16 +41,18 @@ class Policy:
 
 
 def load_policy(run_dir: str | Path, member: int = 0) -> Policy:
-    """The latest checkpoint's policy of ``member`` in a run or sweep directory.
+    """The policy of ``member`` that a run or sweep directory keeps (its latest checkpoint's
+    best-evaluated actors, or latest actors when policy selection is off).
 
     Raises :class:`maddpg_jax.errors.UsageError` (one line) for a directory without a run
     or checkpoint, or a member out of range.
     """
     from maddpg_jax.errors import UsageError
     from maddpg_jax.evaluation import load_run, read_run_for
+    from maddpg_jax.train import kept_actor
 
     config, members = read_run_for(Path(run_dir))
     if not 0 <= member < len(members):
         raise UsageError(f"member: must be in [0, {len(members) - 1}], got {member}")
     trainer, state = load_run(Path(run_dir), config, members)
-    return Policy(trainer, jax.tree.map(lambda x: x[member], jax.device_get(state.agents.actor)))
+    return Policy(trainer, jax.tree.map(lambda x: x[member], jax.device_get(kept_actor(config, state))))

@@ -48,6 +48,9 @@ def metric_rows(
                     name: rundir.to_python(v) for name, v in zip(spec.team_names, metrics.team_returns[member, j])
                 }
             row["episodes"] = rundir.to_python(metrics.episodes[member, j])
+            if config.eval_episodes > 0:  # the latest noise-free evaluation, and the best (kept)
+                row["eval_return"] = rundir.to_python(metrics.eval_return[member, j])
+                row["best_eval_return"] = rundir.to_python(metrics.best_eval_return[member, j])
             # Losses: means over the interval, accumulated on the device (see TrainState).
             for key, v in zip(LOSS_NAMES, metrics.interval_losses[member, j]):
                 row[key] = rundir.to_python(v)

@@ -43,6 +43,11 @@ class TrainState:
     # not on the host, so a logged mean is the same however the run was chunked and resumed.
     loss_sum: jax.Array  # [3] float32
     loss_count: jax.Array  # [3] int32
+    # Policy selection (config.eval_episodes > 0): the actors with the best noise-free
+    # evaluation so far, its return, and the latest evaluation's return (NaN before one).
+    best_actor: Any  # like agents.actor
+    best_eval_return: jax.Array  # [] float32, -inf before the first evaluation
+    eval_return: jax.Array  # [] float32
 
 
 @struct.dataclass
@@ -58,6 +63,8 @@ class Metrics:
     q_mean: jax.Array  # []
     interval_losses: jax.Array  # [3] (critic, actor, q) means since the last log boundary
     nonfinite: jax.Array  # [] bool: a loss of this iteration was NaN or inf
+    eval_return: jax.Array  # [] the latest noise-free evaluation's mean return (NaN before one)
+    best_eval_return: jax.Array  # [] the best so far (the kept actors'; -inf before one)
 
 
 class Trainer(NamedTuple):
@@ -71,7 +78,9 @@ class Trainer(NamedTuple):
     networks: Networks
     learner: Learner
     init: Callable  # (key, hparams) -> TrainState
-    run: Callable  # (state, hparams, num_iterations, learn) -> (state, Metrics [num_iterations])
+    # (state, hparams, num_iterations, learn, select=False) -> (state, Metrics [num_iterations]);
+    # the host loop and train() both run chunks as loop.plan_chunks lays them out.
+    run: Callable
     train: Callable  # (key, hparams) -> (state, Metrics [num_iterations])
     policy: Callable  # (actor_params [A,...], obs [..., A, O]) -> env actions, no noise
     update: Callable  # (agents, buffer, updates, key, hparams) -> (agents, UpdateMetrics)
@@ -98,8 +107,9 @@ def init_state(trainer: Trainer, key: jax.Array, hp: HParams, local_key=lambda k
         next_obs=jnp.zeros((a, o)),
         terminated=jnp.zeros((a,)),
     )
+    agents = init_agents(learner, k_actor, k_critic, hp)
     return TrainState(
-        agents=init_agents(learner, k_actor, k_critic, hp),
+        agents=agents,
         buffer=rb.init(example, c.buffer_size // _shards(learner)),
         env_state=env_state,
         obs=obs,
@@ -109,6 +119,9 @@ def init_state(trainer: Trainer, key: jax.Array, hp: HParams, local_key=lambda k
         updates=jnp.zeros((), jnp.int32),
         loss_sum=jnp.zeros((3,), jnp.float32),
         loss_count=jnp.zeros((3,), jnp.int32),
+        best_actor=agents.actor,
+        best_eval_return=jnp.float32(-jnp.inf),
+        eval_return=jnp.float32(jnp.nan),
     )
 
 
@@ -178,6 +191,9 @@ def iteration(trainer: Trainer, state: TrainState, hp: HParams, learn: bool, psu
         updates=updates,
         loss_sum=jnp.where(boundary, 0.0, loss_sum),
         loss_count=jnp.where(boundary, 0, loss_count),
+        best_actor=state.best_actor,
+        best_eval_return=state.best_eval_return,
+        eval_return=state.eval_return,
     )
     mean_return, team_returns = episodes.window_returns(spec, stats, psum)
     metrics = Metrics(
@@ -190,8 +206,59 @@ def iteration(trainer: Trainer, state: TrainState, hp: HParams, learn: bool, psu
         q_mean=losses[2],
         interval_losses=interval,
         nonfinite=jnp.any(present & ~jnp.isfinite(losses)),
+        eval_return=state.eval_return,
+        best_eval_return=state.best_eval_return,
     )
     return new, metrics
+
+
+def evaluate_actors(trainer: Trainer, actor_params, key: jax.Array, num_episodes: int, like=None) -> jax.Array:
+    """Mean return (mean over agents of each agent's episode sum) of the greedy actors over
+    ``num_episodes`` episodes, one per env, each run to its end or the env's horizon.
+
+    ``like``: a boolean scalar of the caller's state. Inside ``shard_map`` the scan's carry
+    must vary over the mesh axis as its outputs do; the fresh envs' constants (step
+    counters, flags) would not, so they are passed through ``where(like, x, x)``, which
+    types them like the state and costs nothing after XLA simplifies it."""
+    venv = envs.VecEnv(trainer.env, num_episodes)
+    k_reset, k_run = jax.random.split(key)
+    obs, env_state = venv.reset(k_reset, trainer.env_params)
+
+    def body(carry, k):
+        obs, env_state, ret, alive = carry
+        actions = trainer.policy(actor_params, obs)
+        obs, env_state, reward, term, trunc, _ = venv.step(k, env_state, actions, trainer.env_params)
+        ret = ret + jnp.where(alive, reward.mean(-1), 0.0)
+        return (obs, env_state, ret, alive & ~jnp.any(term | trunc, -1)), None
+
+    horizon = trainer.env.horizon(trainer.env_params)
+    init = (obs, env_state, jnp.zeros(num_episodes), jnp.ones(num_episodes, bool))
+    if like is not None:
+        init = jax.tree.map(lambda x: jnp.where(like, x, x), init)
+    return jax.lax.scan(body, init, jax.random.split(k_run, horizon))[0][2].mean()
+
+
+def select_policy(trainer: Trainer, state: TrainState, pmean=lambda x: x) -> TrainState:
+    """Evaluate the current actors without noise and keep them if they score at least the
+    best so far (ties go to the newer, more trained actors). The evaluation's key is folded
+    from the loop key without consuming it, so training itself is unchanged."""
+    key = jax.random.fold_in(state.key, 0x5E1EC7)
+    like = state.iteration >= 0  # always true; typed like the state (see evaluate_actors)
+    score = pmean(evaluate_actors(trainer, state.agents.actor, key, trainer.config.eval_episodes, like))
+    better = score >= state.best_eval_return
+    best = jax.tree.map(lambda new, old: jnp.where(better, new, old), state.agents.actor, state.best_actor)
+    return state.replace(
+        best_actor=best, best_eval_return=jnp.maximum(score, state.best_eval_return), eval_return=score
+    )
+
+
+def kept_actor(config: Config, state: TrainState):
+    """The actors a run keeps for evaluation and deployment: the best evaluated ones when
+    policy selection is on and an evaluation has happened, else the latest."""
+    if config.eval_episodes > 0:
+        evaluated = jnp.isfinite(state.best_eval_return)
+        return jax.tree.map(lambda b, a: jnp.where(evaluated, b, a), state.best_actor, state.agents.actor)
+    return state.agents.actor
 
 
 def make_trainer(
@@ -238,20 +305,41 @@ def make_trainer(
     def local_key(key):
         return jax.random.fold_in(key, jax.lax.axis_index(data_axis)) if data_axis else key
 
-    @functools.partial(jax.jit, static_argnames=("num_iterations", "learn"))
-    def run(state: TrainState, hp: HParams, num_iterations: int, learn: bool):
-        """``num_iterations`` vectorised steps in one ``lax.scan``; metrics [num_iterations]."""
-        return jax.lax.scan(lambda s, _: iteration(trainer, s, hp, learn, psum), state, None, length=num_iterations)
+    @functools.partial(jax.jit, static_argnames=("num_iterations", "learn", "select"))
+    def run(state: TrainState, hp: HParams, num_iterations: int, learn: bool, select: bool = False):
+        """``num_iterations`` vectorised steps in one ``lax.scan``; then, with ``select`` (the
+        chunk ends on an evaluation interval) and ``eval_episodes > 0``, policy selection,
+        whose result the chunk's last metrics row carries. Metrics [num_iterations]."""
+        state, metrics = jax.lax.scan(
+            lambda s, _: iteration(trainer, s, hp, learn, psum), state, None, length=num_iterations
+        )
+        if select and c.eval_episodes > 0:
+            state = select_policy(trainer, state, lambda x: psum(x) / data_shards)
+            metrics = metrics.replace(
+                eval_return=metrics.eval_return.at[-1].set(state.eval_return),
+                best_eval_return=metrics.best_eval_return.at[-1].set(state.best_eval_return),
+            )
+        return state, metrics
 
     def train(key, hp: HParams):
-        """The whole run: warm-up (random actions) then learning. Metrics [num_iterations]."""
-        state = trainer.init(key, hp)
-        w, n = c.warmup_iterations, c.num_iterations
-        parts = []
-        for length, learn in ((w, False), (n - w, True)):
-            if length > 0:
-                state, m = run.__wrapped__(state, hp, length, learn)
-                parts.append(m)
+        """The whole run, chunk for chunk as the host loop runs it (``plan_chunks``), so
+        policy selection happens at the same iterations. Runs of equal chunks are one scan
+        over chunks, which keeps the program small. Metrics [num_iterations]."""
+        from maddpg_jax.loop import plan_chunks
+
+        state, parts = trainer.init(key, hp), []
+        for (n, learn, select), repeats in groupby_count(plan_chunks(c)):
+            if repeats == 1:
+                state, m = run.__wrapped__(state, hp, n, learn, select)
+            else:
+                state, m = jax.lax.scan(
+                    lambda s, _, n=n, learn=learn, select=select: run.__wrapped__(s, hp, n, learn, select),
+                    state,
+                    None,
+                    length=repeats,
+                )
+                m = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), m)
+            parts.append(m)
         return state, jax.tree.map(lambda *x: jnp.concatenate(x), *parts)
 
     trainer = Trainer(
@@ -268,6 +356,17 @@ def make_trainer(
         update=functools.partial(update_round, learner),
     )
     return trainer
+
+
+def groupby_count(items) -> list[tuple]:
+    """Consecutive equal items as ``(item, count)``: ``[a, a, b] -> [(a, 2), (b, 1)]``."""
+    out: list[list] = []
+    for item in items:
+        if out and out[-1][0] == item:
+            out[-1][1] += 1
+        else:
+            out.append([item, 1])
+    return [tuple(x) for x in out]
 
 
 def make_train(config: Config, **kwargs):

@@ -1,4 +1,14 @@
 import os
+import tempfile
 
 # Tests run on the CPU with one device unless a test sets up its own subprocess.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+# Many tests compile the same small programs, in this process and in the CLI subprocesses
+# they start: JAX's persistent compilation cache, shared by the whole run (both xdist
+# workers and their subprocesses, which inherit the environment), compiles each once.
+# Measured: a tiny CLI run took 11.7 s cold and 4.6 s with the cache warm.
+_run = os.environ.get("PYTEST_XDIST_TESTRUNUID") or str(os.getppid())
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"maddpg-jax-tests-{_run}"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")

@@ -102,6 +102,7 @@ def test_eval_prints_the_restored_policys_return_and_draws_a_gif(runs, tmp_path)
 
     from maddpg_jax import evaluation
     from maddpg_jax.members import member_hparams, member_keys
+    from maddpg_jax.train import kept_actor
 
     straight = runs[0]
     gif = tmp_path / "episode.gif"
@@ -109,7 +110,7 @@ def test_eval_prints_the_restored_policys_return_and_draws_a_gif(runs, tmp_path)
     printed = float(out.split("mean return ")[1].split()[0])
     config, members = evaluation.read_run_for(straight)
     trainer, state = evaluation.load_run(straight, config, members)
-    actor = jax.tree.map(lambda x: x[0], state.agents.actor)
+    actor = jax.tree.map(lambda x: x[0], kept_actor(config, state))
     here = evaluation.episode_returns(trainer, actor, 8, jax.random.key(5)).mean()
     assert abs(printed - here) <= 0.1, (printed, here)
     assert json.loads((straight / "eval.json").read_text())["mean_return"] == pytest.approx(here, abs=1e-4)

@@ -34,6 +34,9 @@ TINY = [
     "--no-progress",
 ]
 ENV = dict(os.environ, JAX_PLATFORMS="cpu")
+# Policy selection off, and chunks (evaluation intervals) of 1024 env steps, so a signal
+# is honoured within a second.
+SHORT_CHUNKS = ["--eval-episodes", "0", "--eval-every", "1024"]
 
 
 def start(*args):
@@ -75,7 +78,8 @@ def reference(tmp_path_factory):
     """Two identical uninterrupted runs to 1024 env steps, and one with a constant learning
     rate (whose trajectory does not depend on the run's planned length)."""
     base = tmp_path_factory.mktemp("hard")
-    for name, extra in (("a", []), ("b", []), ("const", ["--lr-decay", "none"])):
+    # const: chunks of 1024 env steps, as the signal test's run has them.
+    for name, extra in (("a", []), ("b", []), ("const", ["--lr-decay", "none", *SHORT_CHUNKS])):
         code, out, err = maddpg("train", "--out", str(base / name), "--total-env-steps", "1024", *TINY, *extra)
         assert code == 0, err
     return base
@@ -95,7 +99,7 @@ def test_signal_checkpoints_and_exits_with_its_code(reference, tmp_path, sig, co
     Its rows match the uninterrupted reference (constant learning rate, so the planned
     length changes nothing), and --resume continues from the checkpoint."""
     out = tmp_path / "run"
-    p = start("train", "--out", str(out), "--total-env-steps", "1000000", "--lr-decay", "none", *TINY)
+    p = start("train", "--out", str(out), "--total-env-steps", "1000000", "--lr-decay", "none", *TINY, *SHORT_CHUNKS)
     wait_for(lambda: len(checkpoints(out)) >= 1)
     p.send_signal(sig)
     _, err = p.communicate(timeout=120)

@@ -230,16 +230,6 @@ def test_same_key_same_metrics_and_no_key_reuse(tiny):
         np.testing.assert_array_equal(a, b)
 
 
-def test_hparams_vmap_into_one_program(tiny):
-    c, tr, *_ = tiny
-    hp = jax.tree.map(lambda x: jnp.stack([x, x]), c.hparams())
-    hp = hp.replace(actor_lr=jnp.array([1e-3, 1e-1], jnp.float32))
-    states, m = jax.jit(jax.vmap(tr.train, in_axes=(None, 0)))(jax.random.key(0), hp)
-    assert m.mean_return.shape == (2, c.num_iterations)
-    a0, a1 = (jax.tree.leaves(states.agents.actor)[1][i] for i in range(2))
-    assert not np.allclose(a0, a1)  # the learning rate made a difference
-
-
 def test_discrete_and_plain_maddpg_run():
     c = Config(
         **TINY,
