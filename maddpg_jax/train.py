@@ -256,8 +256,12 @@ def kept_actor(config: Config, state: TrainState):
     """The actors a run keeps for evaluation and deployment: the best evaluated ones when
     policy selection is on and an evaluation has happened, else the latest."""
     if config.eval_episodes > 0:
-        evaluated = jnp.isfinite(state.best_eval_return)
-        return jax.tree.map(lambda b, a: jnp.where(evaluated, b, a), state.best_actor, state.agents.actor)
+        evaluated = jnp.isfinite(state.best_eval_return)  # [] or [members]
+
+        def pick(best, last):  # evaluated's axes lead: [members] against [members, A, ...]
+            return jnp.where(evaluated.reshape(evaluated.shape + (1,) * (best.ndim - evaluated.ndim)), best, last)
+
+        return jax.tree.map(pick, state.best_actor, state.agents.actor)
     return state.agents.actor
 
 

@@ -160,5 +160,8 @@ def test_readme_python_blocks_run(tmp_path):
     script = tmp_path / "readme.py"
     script.write_text("\n\n".join(blocks))
     env = dict(os.environ, JAX_PLATFORMS="cpu", MADDPG_JAX_README_STEPS="2048")
-    p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    # In a scratch directory: the blocks write run directories relative to it.
+    p = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+    )
     assert p.returncode == 0, p.stderr[-3000:]

@@ -153,3 +153,20 @@ def test_config_fields_are_all_resolved_and_hashable():
     c = Config()
     assert all(getattr(c, f.name) is not None for f in dataclasses.fields(c))
     assert hash(c) == hash(Config()) and c == Config(env_kwargs={"num_agents": 2})
+
+
+def test_kept_actor_picks_per_member_the_best_evaluated_or_the_latest():
+    """Members with an evaluation keep their best actors; a member without one (best -inf)
+    keeps its latest; and with policy selection off, every member keeps its latest."""
+    from types import SimpleNamespace
+
+    from maddpg_jax.train import kept_actor
+
+    best = {"w": jnp.ones((3, 2, 4))}  # [members, A, ...]
+    latest = {"w": jnp.zeros((3, 2, 4))}
+    state = SimpleNamespace(
+        best_actor=best, agents=SimpleNamespace(actor=latest), best_eval_return=jnp.array([10.0, -jnp.inf, 3.0])
+    )
+    kept = kept_actor(Config(), state)["w"]
+    np.testing.assert_array_equal(kept[:, 0, 0], [1.0, 0.0, 1.0])
+    np.testing.assert_array_equal(kept_actor(Config(eval_episodes=0), state)["w"], 0.0)
