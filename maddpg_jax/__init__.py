@@ -1,21 +1,34 @@
-"""maddpg-jax: MADDPG with env, replay, acting and learning in one compiled JAX program."""
+"""maddpg-jax: MADDPG with env, replay, acting and learning in one compiled JAX program.
 
-from maddpg_jax.config import Config, ConfigError, HParams
-from maddpg_jax.networks import Networks, make_networks
-from maddpg_jax.policy import Policy, load_policy
-from maddpg_jax.train import Metrics, Trainer, TrainState, make_train, make_trainer
+The public names below are imported on first use, so ``maddpg-jax`` (whose entry point
+lives in this package) starts without importing JAX until its ``main`` runs, and a Ctrl-C
+during that import still ends in one line.
+"""
 
-__all__ = [
-    "Config",
-    "ConfigError",
-    "HParams",
-    "Metrics",
-    "Networks",
-    "Policy",
-    "TrainState",
-    "Trainer",
-    "load_policy",
-    "make_networks",
-    "make_train",
-    "make_trainer",
-]
+import importlib
+
+_EXPORTS = {
+    "Config": "maddpg_jax.config",
+    "ConfigError": "maddpg_jax.config",
+    "HParams": "maddpg_jax.config",
+    "Networks": "maddpg_jax.networks",
+    "make_networks": "maddpg_jax.networks",
+    "Policy": "maddpg_jax.policy",
+    "load_policy": "maddpg_jax.policy",
+    "Metrics": "maddpg_jax.train",
+    "TrainState": "maddpg_jax.train",
+    "Trainer": "maddpg_jax.train",
+    "make_train": "maddpg_jax.train",
+    "make_trainer": "maddpg_jax.train",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'maddpg_jax' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

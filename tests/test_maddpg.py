@@ -278,12 +278,17 @@ def test_first_q_apply_is_the_first_critic_of_the_ensemble():
 
 
 def test_it_learns_well_above_a_random_policy():
-    """48k env steps (~10 s on 2 cores). A random policy on coupled 2-cart CartPole returns
-    ~21 (measured: the warm-up's 100-episode mean, 21.1-21.5 over 3 seeds); trained, the
-    same seeds reached 91-109. Assert > 3x the random return measured in the same run."""
-    c = Config(total_env_steps=48_000, warmup_env_steps=4096, buffer_size=48_000, hidden_sizes=(32, 32))
-    _, m = jax.jit(make_trainer(c).train)(jax.random.key(0), c.hparams())
-    r = np.asarray(m.mean_return)
-    random_return = r[c.warmup_iterations - 1]
+    """48k env steps, three seeds in one vmapped program (~20 s on 2 cores), judged by the
+    median so one seed's luck cannot decide. A random policy on coupled 2-cart CartPole
+    returns ~21 (measured: the warm-up's 100-episode mean); trained, single seeds reached
+    91-109 on an Intel Xeon. Assert the median > 3x the random return of the same run."""
+    c = Config(
+        total_env_steps=48_000, warmup_env_steps=4096, buffer_size=48_000, hidden_sizes=(32, 32), eval_episodes=0
+    )
+    keys = jnp.stack([jax.random.key(s) for s in range(3)])
+    hp = jax.tree.map(lambda x: jnp.broadcast_to(x, (3,)), c.hparams())
+    _, m = jax.jit(jax.vmap(make_trainer(c).train))(keys, hp)
+    r = np.asarray(m.mean_return)  # [3, iterations]
+    random_return = np.median(r[:, c.warmup_iterations - 1])
     assert 15 < random_return < 30
-    assert r[-1] > 3 * random_return, (random_return, r[-1])
+    assert np.median(r[:, -1]) > 3 * random_return, (random_return, r[:, -1])
