@@ -144,8 +144,9 @@ class Config:
     """clip gradients to this global norm (0 = off)"""
     action_penalty: float = default(1.0)
     """weight of mean(pre_tanh_action^2) in the actor loss, against saturation (continuous)"""
-    lr_decay: Literal["linear", "none"] = default("linear")
-    """learning-rate schedule: 'linear' anneals both rates to 0 at total_env_steps, 'none' keeps them"""
+    lr_decay: Literal["linear", "late", "none"] = default("linear")
+    """learning-rate schedule: 'linear' anneals both rates to 0 at total_env_steps, 'late' holds them
+    for the first half and then anneals to 0, 'none' keeps them"""
     reward_scale: float = default(1.0)
     """multiply rewards by this in the critic target (Q then scales with it)"""
     scale_obs: bool = default(False)
@@ -277,8 +278,8 @@ def validate(c: Config) -> None:
         v = getattr(c, name)
         if not _is_num(v) or v < 0:
             raise ConfigError(name, f"must be a finite number >= 0, got {v!r}")
-    if c.lr_decay not in ("linear", "none"):
-        raise ConfigError("lr_decay", f"must be 'linear' or 'none', got {c.lr_decay!r}")
+    if c.lr_decay not in ("linear", "late", "none"):
+        raise ConfigError("lr_decay", f"must be 'linear', 'late' or 'none', got {c.lr_decay!r}")
     for name in ("twin_critics", "critic_layer_norm", "scale_obs", "data_parallel"):
         if not isinstance(getattr(c, name), bool):
             raise ConfigError(name, f"must be true or false, got {getattr(c, name)!r}")

@@ -87,8 +87,11 @@ def lr_factor(learner: Learner, updates: jax.Array) -> jax.Array:
     ``lr_decay='linear'`` (seed-to-seed spread late in a run came from collapses after
     solving; annealing both rates holds the solved policy), else 1. It scales Adam's step,
     so the optimiser state is the same with either schedule."""
+    progress = updates.astype(jnp.float32) / learner.total_updates
     if learner.config.lr_decay == "linear":
-        return jnp.maximum(0.0, 1.0 - updates.astype(jnp.float32) / learner.total_updates)
+        return jnp.maximum(0.0, 1.0 - progress)
+    if learner.config.lr_decay == "late":  # the full rate for the first half, then linear to 0
+        return jnp.clip(2.0 - 2.0 * progress, 0.0, 1.0)
     return jnp.float32(1.0)
 
 

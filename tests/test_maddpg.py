@@ -183,6 +183,11 @@ def test_linear_lr_decay_scales_each_adam_step(tiny):
         np.testing.assert_array_equal(z, 0.0)
     for z in a_none:
         np.testing.assert_array_equal(z, 0.0)
+    # lr_decay='late': the full step through the first half, half the step at 3/4 of the run.
+    late = jax.jit(make_trainer(c.replace(lr_decay="late")).update)
+    for n, scale in ((total // 2, 1.0), (3 * total // 4, 1 - 2 * ((3 * total // 4) / total - 0.5))):
+        for f, g in zip(c_full, step(n, late)[0]):
+            np.testing.assert_allclose(g, f * scale, rtol=1e-3, atol=1e-7)
     # lr_decay='none': the full step at the end of the run too.
     c_flat, a_flat = step(total, jax.jit(make_trainer(c.replace(lr_decay="none")).update))
     for f, g in zip(c_full + a_full, c_flat + a_flat):
@@ -258,7 +263,7 @@ def test_discrete_and_plain_maddpg_run():
         ("tau", 0.0, "(0, 1]"),
         ("hidden_sizes", (), "integers"),
         ("env", "Pong", "MultiCartPole-v0"),
-        ("lr_decay", "cosine", "'linear' or 'none'"),
+        ("lr_decay", "cosine", "'linear', 'late' or 'none'"),
     ],
 )
 def test_bad_config_names_the_field(field, value, words):
