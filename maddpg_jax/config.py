@@ -144,7 +144,7 @@ class Config:
     """clip gradients to this global norm (0 = off)"""
     action_penalty: float = default(1.0)
     """weight of mean(pre_tanh_action^2) in the actor loss, against saturation (continuous)"""
-    lr_decay: Literal["linear", "late", "none"] = default("linear")
+    lr_decay: Literal["linear", "late", "none"] = default("late")
     """learning-rate schedule: 'linear' anneals both rates to 0 at total_env_steps, 'late' holds them
     for the first half and then anneals to 0, 'none' keeps them"""
     reward_scale: float = default(1.0)

@@ -10,24 +10,7 @@ import pytest
 from PIL import Image
 
 from maddpg_jax import cli
-
-TINY = [
-    "--num-envs",
-    "8",
-    "--batch-size",
-    "32",
-    "--buffer-size",
-    "2048",
-    "--updates-per-step",
-    "1",
-    "--warmup-env-steps",
-    "256",
-    "--hidden-sizes",
-    "16,16",
-    "--log-every",
-    "128",
-    "--no-progress",
-]
+from tests.flags import TINY
 
 
 def maddpg(*args, check=True):
@@ -272,7 +255,7 @@ def test_every_config_field_and_env_argument_is_a_flag_with_help():
     for name in envs.names():
         for arg in envs.entry(name).args:
             assert "--" + arg.name.replace("_", "-") in help_text, (name, arg.name)
-    assert "--lr-decay {linear,none}" in help_text  # choices listed
+    assert "--lr-decay {linear,late,none}" in help_text  # choices listed
 
 
 def test_sweep_too_big_for_memory_is_refused_before_compiling(tmp_path, capsys):

@@ -15,24 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from maddpg_jax import cli
+from tests.flags import TINY
 
-TINY = [
-    "--num-envs",
-    "8",
-    "--batch-size",
-    "32",
-    "--buffer-size",
-    "2048",
-    "--updates-per-step",
-    "1",
-    "--warmup-env-steps",
-    "256",
-    "--hidden-sizes",
-    "16,16",
-    "--log-every",
-    "128",
-    "--no-progress",
-]
 ENV = dict(os.environ, JAX_PLATFORMS="cpu")
 # Policy selection off, and chunks (evaluation intervals) of 1024 env steps, so a signal
 # is honoured within a second.

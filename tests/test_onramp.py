@@ -15,25 +15,9 @@ from pettingzoo.test import parallel_api_test
 from envs.pettingzoo import parallel_env
 from maddpg_jax import cli, load_policy
 from maddpg_jax.errors import UsageError
+from tests.flags import TINY
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = [
-    "--num-envs",
-    "8",
-    "--batch-size",
-    "32",
-    "--buffer-size",
-    "2048",
-    "--updates-per-step",
-    "1",
-    "--warmup-env-steps",
-    "256",
-    "--hidden-sizes",
-    "16,16",
-    "--log-every",
-    "128",
-    "--no-progress",
-]
 
 
 @pytest.mark.parametrize(
