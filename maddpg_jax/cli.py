@@ -7,11 +7,29 @@ rather than a traceback. The commands live in :mod:`maddpg_jax.commands`.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+
+
+def _interrupted(signum, frame):
+    # Until a run installs its own handler (finish the chunk, checkpoint), a Ctrl-C stops at
+    # once: nothing is saved yet. Exiting here rather than raising KeyboardInterrupt keeps
+    # it one line even when the signal lands inside a callback (JAX's garbage-collection
+    # hook), where Python would print an ignored exception's traceback and carry on.
+    sys.stdout.flush()
+    print("\nmaddpg-jax: interrupted", file=sys.stderr, flush=True)
+    os._exit(130)
 
 
 def main(argv=None) -> int:
     """Run ``maddpg-jax`` with ``argv`` (default: the command line); returns the exit status."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.default_int_handler:
+        try:
+            signal.signal(signal.SIGINT, _interrupted)
+        except ValueError:  # not the main thread: keep Python's KeyboardInterrupt
+            previous = None
     try:
         from maddpg_jax.commands import main as run
 
@@ -19,6 +37,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:  # before the run's own handler is installed, or a second Ctrl-C
         print("\nmaddpg-jax: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is signal.default_int_handler:  # callers in Python get their handler back
+            signal.signal(signal.SIGINT, previous)
 
 
 def __getattr__(name):
