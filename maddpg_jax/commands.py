@@ -15,6 +15,7 @@ import ast
 import dataclasses
 import inspect
 import itertools
+import json
 import math
 import sys
 import typing
@@ -94,7 +95,20 @@ def _parse_env_kwargs(text: str) -> dict:
     return out
 
 
-def _add_config_flags(p: argparse.ArgumentParser, sweep: bool) -> None:
+def _range(text: str) -> tuple[float, float]:
+    """``X`` (fixed) or ``LOW:HIGH`` -> (low, high)."""
+    parts = text.split(":")
+    try:
+        values = [float(t) for t in parts]
+    except ValueError:
+        msg = f"expected a number or a range LOW:HIGH like 1e-4:1e-2, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if len(values) > 2 or any(not math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected a number or a range LOW:HIGH of finite numbers, got {text!r}")
+    return tuple(values)
+
+
+def _add_config_flags(p: argparse.ArgumentParser, sweep: bool, pbt: bool = False) -> None:
     docs = _field_docs()
     hints = typing.get_type_hints(Config)
     for f in dataclasses.fields(Config):
@@ -120,7 +134,10 @@ def _add_config_flags(p: argparse.ArgumentParser, sweep: bool) -> None:
             continue
         help_ = f"{docs.get(name, '')} (default: {default})"
         kw = dict(dest=name, default=None, help=help_)
-        if sweep and name in HPARAM_NAMES:
+        if pbt and name in HPARAM_NAMES:
+            kw["help"] = f"{docs.get(name, '')}: a value, or a range LOW:HIGH to draw and adapt (default: {default})"
+            p.add_argument(_flag(name), type=_range, metavar="X|LOW:HIGH", **kw)
+        elif sweep and name in HPARAM_NAMES:
             p.add_argument(_flag(name), type=_float_list, metavar="X[,Y...]", **kw)
         elif hint is bool:
             p.add_argument(_flag(name), action=argparse.BooleanOptionalAction, **kw)
@@ -176,7 +193,40 @@ def build_parser() -> argparse.ArgumentParser:
         "activation memory), not results (default: all on a GPU/TPU; on a CPU 1 with "
         "several devices, 4 with one)",
     )
-    for sp in (t, s):
+    b = sub.add_parser(
+        "pbt",
+        help="population-based training: members that copy the best and perturb their hyperparameters",
+        description="Members start from draws in the given ranges (LOW:HIGH; rates log-uniform). Every "
+        "--interval env steps the bottom --fraction copy the parameters of members drawn from the top "
+        "--fraction and perturb the hyperparameters they inherit. Lineage goes to OUT/pbt.jsonl.",
+    )
+    _add_config_flags(b, sweep=False, pbt=True)
+    b.add_argument("--members", type=int, default=8, help="population size (default: 8)")
+    b.add_argument(
+        "--interval",
+        type=int,
+        default=50_000,
+        help="env steps between exploit steps, rounded up to whole evaluation intervals (--eval-every) "
+        "(default: 50000)",
+    )
+    b.add_argument("--fraction", type=float, default=0.25, help="bottom share replaced, in (0, 0.5] (default: 0.25)")
+    b.add_argument(
+        "--perturb",
+        type=_float_list,
+        default=[0.8, 1.25],
+        metavar="F[,F...]",
+        help="factors an inherited value is multiplied by (default: 0.8,1.25)",
+    )
+    b.add_argument(
+        "--resample",
+        type=float,
+        default=0.25,
+        help="probability that an inherited value is redrawn from its range instead (default: 0.25)",
+    )
+    b.add_argument("--out", default="runs/pbt", help="run directory (default: runs/pbt)")
+    b.add_argument("--resume", action="store_true", help="continue the run in --out to --total-env-steps")
+    b.add_argument("--member-chunk", type=int, default=None, help="as for sweep")
+    for sp in (t, s, b):
         sp.add_argument("--no-progress", action="store_true", help="no progress bar (the end-of-run line still prints)")
         sp.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events to OUT/tb")
         sp.add_argument(
@@ -234,7 +284,7 @@ def _positive(name: str, value) -> None:
         raise UsageError(f"{_flag(name)}: must be an integer >= 1, got {value}")
 
 
-def _resumed_config(out: Path, given: dict) -> tuple[Config, list[dict]]:
+def _resumed_config(out: Path, given: dict, command: str) -> tuple[Config, list[dict]]:
     """The saved run's config (with a new --total-env-steps if given) and its members."""
     from maddpg_jax import rundir
 
@@ -244,6 +294,9 @@ def _resumed_config(out: Path, given: dict) -> tuple[Config, list[dict]]:
         raise UsageError(f"--resume: no run in {out} ({rundir.CONFIG} not found)") from None
     except ValueError as e:
         raise UsageError(f"--resume: {e}") from None
+    if ((out / rundir.PBT).exists()) != (command == "pbt"):
+        made_by = "pbt" if (out / rundir.PBT).exists() else "train or sweep"
+        raise UsageError(f"--resume: {out} was made by {made_by}; continue it with that command")
     flat = {k: v for k, v in given.items() if k not in ("total_env_steps", "env_kwargs")}
     flat.update(given.get("env_kwargs", {}))
     for name, value in flat.items():
@@ -296,7 +349,7 @@ def cmd_train(args) -> int:
     out = Path(args.out)
     given = _given(args)
     _check_out(out, args.resume)
-    config = _resumed_config(out, given)[0] if args.resume else config_from_flags(given)
+    config = _resumed_config(out, given, "train")[0] if args.resume else config_from_flags(given)
     _distributed(args)
     from maddpg_jax.session import Session
 
@@ -337,7 +390,7 @@ def cmd_sweep(args) -> int:
     firsts = {k: v[0] for k, v in given.items() if k in HPARAM_NAMES}
     _check_out(out, args.resume)
     if args.resume:
-        config, members = _resumed_config(out, base)
+        config, members = _resumed_config(out, base, "sweep")
     else:
         config = config_from_flags({**base, **firsts})
         members = _grid(args, config)
@@ -354,6 +407,94 @@ def cmd_sweep(args) -> int:
         member_chunk=args.member_chunk,
         tensorboard=args.tensorboard,
         wandb_project=args.wandb,
+    )
+    return session.run()
+
+
+def _pbt_config(args, given: dict):
+    """The PBT settings from flags (the interval still in env steps), every bad value
+    refused in one line before compiling."""
+    from maddpg_jax.pbt import LOG_SCALE, PBTConfig, Range
+
+    if args.members < 2:
+        raise UsageError(f"--members: a population needs at least 2 members, got {args.members}")
+    if not 0 < args.fraction <= 0.5:
+        raise UsageError(f"--fraction: must be in (0, 0.5], got {args.fraction:g}")
+    if math.floor(args.fraction * args.members) < 1:
+        raise UsageError(
+            f"--fraction: {args.fraction:g} of {args.members} members replaces none; raise --fraction or --members"
+        )
+    if any(f <= 0 for f in args.perturb):
+        raise UsageError(f"--perturb: factors must be > 0, got {','.join(f'{f:g}' for f in args.perturb)}")
+    if not 0 <= args.resample <= 1:
+        raise UsageError(f"--resample: must be a probability in [0, 1], got {args.resample:g}")
+    _positive("interval", args.interval)
+    ranges = {}
+    for name in HPARAM_NAMES:
+        values = given.get(name)
+        if values is None or len(values) == 1:
+            continue
+        low, high = values
+        text = f"{low:g}:{high:g}"
+        if low >= high:
+            raise UsageError(f"{_flag(name)}: a range LOW:HIGH needs LOW < HIGH, got {text}")
+        if LOG_SCALE[name] and low <= 0:
+            raise UsageError(f"{_flag(name)}: is drawn log-uniform, so its range must be above 0, got {text}")
+        for v in (low, high):
+            try:
+                check_hparam(name, v)
+            except ConfigError as e:
+                raise UsageError(f"{e.flag}: {str(e).split(': ', 1)[1]} (range {text})") from None
+        ranges[name] = Range(low, high, LOG_SCALE[name])
+    if not ranges:
+        raise UsageError("pbt: give at least one hyperparameter a range LOW:HIGH, e.g. --actor-lr 1e-4:1e-2")
+    return PBTConfig(ranges, args.interval, args.fraction, tuple(args.perturb), args.resample)
+
+
+def cmd_pbt(args) -> int:
+    from maddpg_jax import rundir
+    from maddpg_jax.pbt import PBTConfig
+
+    _positive("member_chunk", args.member_chunk)
+    out = Path(args.out)
+    given = _given(args)
+    base = {k: v for k, v in given.items() if k not in HPARAM_NAMES}
+    _check_out(out, args.resume)
+    members = None
+    if args.resume:
+        config, members = _resumed_config(out, base, "pbt")
+        try:
+            pbt = PBTConfig.from_dict(json.loads((out / rundir.CONFIG).read_text())["pbt"])
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise UsageError(f"--resume: {out / rundir.CONFIG} holds no valid pbt section ({e!r})") from None
+    else:
+        pbt = _pbt_config(args, given)
+        # The config records the low end of each range; members carry their own values.
+        config = config_from_flags({**base, **{k: v[0] for k, v in given.items() if k in HPARAM_NAMES}})
+        # Exploit steps end compiled chunks, which end on evaluation intervals.
+        k = config.eval_interval
+        pbt = dataclasses.replace(pbt, interval=max(1, math.ceil(args.interval / config.num_envs / k)) * k)
+    _distributed(args)
+    if members is None:
+        from maddpg_jax.pbt import initial_members
+
+        members = initial_members(config.seed, {n: getattr(config, n) for n in HPARAM_NAMES}, pbt, args.members)
+    return _run_pbt(args, out, config, members, pbt)
+
+
+def _run_pbt(args, out, config, members, pbt) -> int:
+    from maddpg_jax.session import Session
+
+    session = Session(
+        out,
+        config,
+        members=members,
+        resume=args.resume,
+        progress=not args.no_progress,
+        member_chunk=args.member_chunk,
+        tensorboard=args.tensorboard,
+        wandb_project=args.wandb,
+        pbt=pbt,
     )
     return session.run()
 
@@ -376,16 +517,25 @@ def cmd_eval(args) -> int:
 
 def cmd_plot(args) -> int:
     from maddpg_jax import rundir
+    from maddpg_jax.pbt import plot_schedules
     from maddpg_jax.plotting import plot_curves, series_by_member
 
-    series = {}
+    series, extra = {}, {"schedules": {}, "log_scale": set()}
     for d in args.run_dirs:
+        try:
+            schedules = plot_schedules(d)
+        except (OSError, KeyError, TypeError, ValueError) as e:
+            raise UsageError(f"run_dirs: {d} has a pbt.jsonl but no valid pbt config ({e!r})") from None
+        for name, lines in schedules.get("schedules", {}).items():
+            prefix = f"{d} " if len(args.run_dirs) > 1 else ""
+            extra["schedules"].setdefault(name, {}).update({prefix + k: v for k, v in lines.items()})
+        extra["log_scale"] |= schedules.get("log_scale", set())
         rows = rundir.read_jsonl(Path(d) / rundir.METRICS)
         if not rows:
             raise UsageError(f"run_dirs: {d} has no {rundir.METRICS}")
         for label, xy in series_by_member(rows).items():
             series[d if label == "mean return" else f"{d} {label}"] = xy
-    plot_curves(series, args.out, title="maddpg-jax", solved=None)
+    plot_curves(series, args.out, title="maddpg-jax", solved=None, **extra)
     print(f"wrote {args.out}")
     return 0
 
@@ -398,7 +548,8 @@ def main(argv=None) -> int:
         from maddpg_jax.parallel import configure_host_devices
 
         configure_host_devices()
-        return {"train": cmd_train, "sweep": cmd_sweep, "eval": cmd_eval, "plot": cmd_plot}[args.command](args)
+        commands = {"train": cmd_train, "sweep": cmd_sweep, "pbt": cmd_pbt, "eval": cmd_eval, "plot": cmd_plot}
+        return commands[args.command](args)
     except UsageError as e:
         print(f"maddpg-jax: error: {e}", file=sys.stderr)
         return 2

@@ -27,6 +27,7 @@ class Chunk:
     metrics: Any  # host numpy Metrics, every field [members, num_iterations, ...]
     wall_s: float  # seconds since the run started (plus the resumed run's earlier seconds)
     chunk_s: float  # seconds this chunk took
+    hparams: Any = None  # the members' hyperparameters for the next chunk (after ``adapt``)
 
     @property
     def end(self) -> int:
@@ -66,10 +67,13 @@ def run_chunks(
     start: int = 0,
     wall_offset: float = 0.0,
     clock=time.perf_counter,
+    adapt: Callable[[Chunk], tuple] | None = None,
 ):
     """Run ``plan`` (from :func:`plan_chunks`) from iteration ``start``.
 
-    After each chunk ``on_chunk(chunk)`` is called; returning ``False`` stops the loop.
+    After each chunk, ``adapt(chunk) -> (state, hparams)`` (population-based training's
+    exploit step, :mod:`maddpg_jax.pbt`) may replace the state and hyperparameters the run
+    goes on with; then ``on_chunk(chunk)`` is called; returning ``False`` stops the loop.
     Returns ``(last chunk or None, whether the plan ran to its end)``. The caller decides
     from the chunk what to keep (a chunk with non-finite losses, say, is not checkpointed).
     """
@@ -80,7 +84,10 @@ def run_chunks(
         state, metrics = runner.run(state, hparams, n, learn, select)
         metrics = fetch(metrics)
         now = clock()
-        chunk = Chunk(it, n, learn, state, metrics, now - t0, now - t_chunk)
+        chunk = Chunk(it, n, learn, state, metrics, now - t0, now - t_chunk, hparams)
+        if adapt is not None:
+            state, hparams = adapt(chunk)
+            chunk.state, chunk.hparams = state, hparams
         it += n
         if on_chunk is not None and on_chunk(chunk) is False:
             return chunk, False

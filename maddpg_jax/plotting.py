@@ -18,15 +18,30 @@ def plot_curves(
     title: str = "",
     solved: float | None = 475.0,
     groups: dict[str, str] | None = None,
+    schedules: dict[str, dict[str, tuple[list, list]]] | None = None,
+    log_scale: set[str] = frozenset(),
 ) -> None:
     """One line per name: ``{name: (env_steps, mean_return)}`` -> PNG at ``path`` (atomic).
 
     ``groups`` (name -> group label) draws each group in one colour with one legend entry.
+    ``schedules`` (population-based training): ``{hyperparameter: {label: (env_steps,
+    values)}}``, drawn as steps in one panel per hyperparameter under the returns, log
+    scale for the names in ``log_scale``.
     """
     import os
     import tempfile
 
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    panels = 1 + len(schedules or {})
+    fig, axes = plt.subplots(panels, 1, figsize=(7, 4.2 + 2.2 * (panels - 1)), dpi=110, sharex=True, squeeze=False)
+    ax = axes[0, 0]
+    for i, (name, lines) in enumerate((schedules or {}).items()):
+        sub = axes[i + 1, 0]
+        for j, (label, (x, y)) in enumerate(lines.items()):
+            sub.step(x, y, where="post", lw=1.1, color=f"C{j % 10}", label=label)
+        sub.set_ylabel(name)
+        if name in log_scale:
+            sub.set_yscale("log")
+        sub.grid(alpha=0.3)
     colours: dict[str, str] = {}
     for name, (x, y) in series.items():
         if groups:
@@ -38,7 +53,7 @@ def plot_curves(
             ax.plot(x, y, label=name, lw=1.4)
     if solved is not None:
         ax.axhline(solved, color="grey", ls="--", lw=0.8, label=f"solved ({solved:g})")
-    ax.set_xlabel("env steps")
+    axes[-1, 0].set_xlabel("env steps")
     ax.set_ylabel("mean return (last 100 episodes)")
     ax.set_title(title)
     ax.grid(alpha=0.3)

@@ -23,6 +23,7 @@ import numpy as np
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.jsonl"
+PBT = "pbt.jsonl"  # population-based training: one row per member replaced
 EVAL = "eval.json"
 CHECKPOINTS = "checkpoints"
 CURVE = "learning_curve.png"

@@ -72,12 +72,15 @@ class Session:
         max_memory_gib: float | None = None,
         member_chunk: int | None = None,
         wandb_project: str | None = None,
+        pbt=None,
     ):
         self.out, self.config, self.members = Path(out), config, members
+        self.pbt = pbt  # a maddpg_jax.pbt.PBTConfig: population-based training
         self.resume, self.progress, self.tensorboard = resume, progress, tensorboard
         self.wandb_project = wandb_project
         self.max_memory_gib, self.member_chunk = max_memory_gib, member_chunk
         self.sweep = len(members) > 1 or "actor_lr" in members[0]
+        self.command = "pbt" if pbt is not None else "sweep" if self.sweep else "train"
         self.entry = envs.entry(config.env)
         self._signal = None
         # In a multi-process job every process computes; process 0 alone writes files
@@ -106,22 +109,32 @@ class Session:
                 f"--num-envs or the number of members"
             )
 
-    def _start(self, ckpt, runner, state):
-        """(state, start iteration, wall seconds so far): restored when resuming, else fresh
-        files written."""
+    def _saved(self, state, hp):
+        """What a checkpoint holds: the training state, and with PBT the members' current
+        hyperparameters too (they change as the run goes)."""
+        return state if self.pbt is None else {"train": state, "hparams": hp}
+
+    def _start(self, ckpt, runner, state, hp):
+        """(state, hparams, start iteration, wall seconds so far): restored when resuming,
+        else fresh files written."""
         c = self.config
         if not self.resume:
             if self.primary:
-                rundir.write_json(
-                    self.out / rundir.CONFIG,
-                    {"config": c.to_dict(), "members": self.members, "env": rundir.env_facts(self.trainer)},
-                )
+                saved = {"config": c.to_dict(), "members": self.members, "env": rundir.env_facts(self.trainer)}
+                if self.pbt is not None:
+                    saved["pbt"] = self.pbt.to_dict()
+                    rundir.atomic_write_text(self.out / rundir.PBT, "")
+                rundir.write_json(self.out / rundir.CONFIG, saved)
                 rundir.atomic_write_text(self.out / rundir.METRICS, "")
-            return state, 0, 0.0
+            return state, hp, 0, 0.0
         try:
-            state, meta = ckpt.restore(ckpt.latest_step(), state, c.to_dict())
+            restored, meta = ckpt.restore(ckpt.latest_step(), self._saved(state, hp), c.to_dict())
         except rundir.CheckpointError as e:
             raise UsageError(f"--resume: {e} in {self.out}; not loaded") from None
+        if self.pbt is not None:
+            state, hp = restored["train"], restored["hparams"]
+        else:
+            state = restored
         start = int(meta["iteration"])
         if self.primary and start < c.num_iterations:
             # Keep the rows an uninterrupted run would have: up to the checkpoint, and not
@@ -129,7 +142,9 @@ class Session:
             rundir.truncate_metrics(
                 self.out / rundir.METRICS, start * c.num_envs, every_env_steps=c.log_interval * c.num_envs
             )
-        return state, start, float(meta["wall_s"])
+            if self.pbt is not None:
+                rundir.truncate_metrics(self.out / rundir.PBT, start * c.num_envs)
+        return state, hp, start, float(meta["wall_s"])
 
     def run(self) -> int:
         """Train to ``config.total_env_steps``. Returns the exit status: 0 done, 3 stopped on
@@ -143,7 +158,7 @@ class Session:
         keys, hp = members_lib.place(runner, c, placed)
         ckpt = rundir.Checkpoints(self.out)
         try:
-            state, start, wall0 = self._start(ckpt, runner, runner.init(keys, hp))
+            state, hp, start, wall0 = self._start(ckpt, runner, runner.init(keys, hp), hp)
             if start >= c.num_iterations:
                 print(f"{self.out} is already at {start * c.num_envs} env steps; nothing to do")
                 return 0
@@ -175,15 +190,20 @@ class Session:
                 rundir.append_jsonl(self.out / rundir.METRICS, rows)
             ckpt.save(
                 chunk.end,
-                chunk.state,
+                self._saved(chunk.state, chunk.hparams),
                 {"iteration": chunk.end, "wall_s": chunk.wall_s, "config": c.to_dict(), "state_devices": runner.size},
             )
             self.last_good = chunk.end
             reporter.chunk(rows, chunk)
             return self._signal is None
 
+        adapt = None
+        if self.pbt is not None:
+            from maddpg_jax.pbt import Exploiter
+
+            adapt = Exploiter(self, runner).adapt
         try:
-            _, finished = run_chunks(runner, state, hp, plan_chunks(c, start), on_chunk, start, wall0)
+            last, finished = run_chunks(runner, state, hp, plan_chunks(c, start), on_chunk, start, wall0, adapt=adapt)
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
@@ -191,13 +211,13 @@ class Session:
         if self._signal is not None and self.status == 0:
             print(
                 f"saved a checkpoint at env step {self.last_good * c.num_envs}; continue with:\n  maddpg-jax "
-                f"{'sweep' if self.sweep else 'train'} --out {self.out} --resume --total-env-steps "
+                f"{self.command} --out {self.out} --resume --total-env-steps "
                 f"{c.total_env_steps}",
                 file=sys.stderr,
             )
             return 130 if self._signal == signal.SIGINT else 143
         if finished or self.status == 3:
-            self._finish()
+            self._finish(last.hparams if last is not None else hp)
         return self.status
 
     def _nonfinite(self, chunk: Chunk) -> bool:
@@ -226,18 +246,31 @@ class Session:
         c = self.config
         rows = rundir.read_jsonl(self.out / rundir.METRICS)
         labels = {m: member_label(c, member) for m, member in enumerate(self.members)} if self.sweep else None
+        extra = {}
+        if self.pbt is not None:  # members change hyperparameters: their schedules are drawn below
+            from maddpg_jax.pbt import plot_schedules
+
+            labels, extra = None, plot_schedules(self.out)
         spec = self.trainer.spec
         title = f"{c.env} ({spec.num_agents} agents, {'discrete' if spec.discrete else 'continuous'})"
         plot_curves(
-            series_by_member(rows, labels), self.out / rundir.CURVE, title=title, solved=self.entry.solved_return
+            series_by_member(rows, labels),
+            self.out / rundir.CURVE,
+            title=title,
+            solved=self.entry.solved_return,
+            **extra,
         )
 
-    def _finish(self):
+    def _finish(self, hp):
         if not self.primary:
             return
         self.plot()
         rows = rundir.read_jsonl(self.out / rundir.METRICS)
-        summary = summarize(self.config, self.members, rows, self.entry.solved_return)
+        members = self.members
+        if self.pbt is not None:  # the hyperparameters each member ended with
+            final = {n: np.asarray(getattr(hp, n)) for n in HPARAM_NAMES}
+            members = [{**m, **{n: float(final[n][i]) for n in HPARAM_NAMES}} for i, m in enumerate(members)]
+        summary = summarize(self.config, members, rows, self.entry.solved_return)
         print(f"\nrun directory: {self.out}")
         for name, path in (
             ("config", rundir.CONFIG),
