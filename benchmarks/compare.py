@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -173,10 +172,9 @@ def main():
     import torch
 
     os.makedirs(args.out, exist_ok=True)
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-        platform.processor(),
-    )
+    from benchmarks.common import cpu_name
+
+    cpu = cpu_name()
     head = (
         f"Machine: {cpu}, {os.cpu_count()} cores; jax {jax.__version__} ({len(jax.devices())} CPU devices), "
         f"torch {torch.__version__} ({torch.get_num_threads()} threads)."

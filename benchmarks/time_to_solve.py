@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import argparse
 import ast
-import contextlib
 import json
 import os
-import platform
 import sys
 import time
 
@@ -33,6 +31,7 @@ import jax
 import numpy as np
 
 import envs
+from benchmarks.common import machine
 from maddpg_jax import Config
 from maddpg_jax import members as members_lib
 from maddpg_jax.evaluation import episode_returns
@@ -51,14 +50,6 @@ def parse_set(items):
         except (ValueError, SyntaxError):
             out[k] = v
     return out
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError, StopIteration):
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    dev = jax.devices()
-    return f"{cpu}, {os.cpu_count()} cores, {len(dev)} x {dev[0].device_kind}, jax {jax.__version__}"
 
 
 def run(config: Config, seeds: int, member_chunk: int | None = None, eval_episodes: int = 100):

@@ -17,6 +17,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
+import jax
 import jax.numpy as jnp
 from flax import struct
 from flax.core import FrozenDict
@@ -147,6 +148,10 @@ class Config:
     lr_decay: Literal["linear", "late", "none"] = default("late")
     """learning-rate schedule: 'linear' anneals both rates to 0 at total_env_steps, 'late' holds them
     for the first half and then anneals to 0, 'none' keeps them"""
+    prng_impl: Literal["threefry2x32", "unsafe_rbg"] = default("threefry2x32")
+    """random-number generator of the training loop's keys: 'unsafe_rbg' draws (and splits keys)
+    with XLA's one-op RngBitGenerator, 'threefry2x32' is JAX's default, a rolled loop of about
+    90 kernels per draw on CPU"""
     reward_scale: float = default(1.0)
     """multiply rewards by this in the critic target (Q then scales with it)"""
     scale_obs: bool = default(False)
@@ -197,6 +202,11 @@ class Config:
     def chunk_iterations(self) -> int:
         """Iterations per compiled chunk between host work: one evaluation interval."""
         return self.eval_interval
+
+    def key(self, seed: int) -> jax.Array:
+        """The training key of ``seed``: ``jax.random.key(seed)`` with this config's
+        ``prng_impl`` (what ``make_train(config)(key, hparams)`` expects)."""
+        return jax.random.key(seed, impl=self.prng_impl)
 
     def hparams(self) -> HParams:
         """This config's hyperparameters as float32 scalars."""
@@ -278,6 +288,8 @@ def validate(c: Config) -> None:
         v = getattr(c, name)
         if not _is_num(v) or v < 0:
             raise ConfigError(name, f"must be a finite number >= 0, got {v!r}")
+    if c.prng_impl not in ("threefry2x32", "unsafe_rbg"):
+        raise ConfigError("prng_impl", f"must be 'threefry2x32' or 'unsafe_rbg', got {c.prng_impl!r}")
     if c.lr_decay not in ("linear", "late", "none"):
         raise ConfigError("lr_decay", f"must be 'linear', 'late' or 'none', got {c.lr_decay!r}")
     for name in ("twin_critics", "critic_layer_norm", "scale_obs", "data_parallel"):

@@ -2,7 +2,7 @@
 
 A member is a dict: its ``seed`` and any sweepable hyperparameters that differ from the
 config's. One convention everywhere (CLI, benchmarks, tests): member ``m`` of a sweep with
-``--seed S`` has seed ``S + m`` (per grid point), and its key is ``jax.random.key(seed)``,
+``--seed S`` has seed ``S + m`` (per grid point), and its key is ``config.key(seed)``,
 so a benchmark's seed 0 is the CLI's seed 0.
 """
 
@@ -30,9 +30,11 @@ def member_hparams(config: Config, members: list[dict]) -> HParams:
     return HParams(**{n: jnp.asarray(v, jnp.float32) for n, v in cols.items()})
 
 
-def member_keys(members: list[dict]) -> jax.Array:
-    """``[members]`` keys, ``jax.random.key(seed)`` each."""
-    return jnp.stack([jax.random.key(int(m["seed"])) for m in members])
+def member_keys(members: list[dict], config: Config | None = None) -> jax.Array:
+    """``[members]`` keys, ``config.key(seed)`` each (``jax.random.key(seed)`` without a
+    config)."""
+    make = config.key if config is not None else jax.random.key
+    return jnp.stack([make(int(m["seed"])) for m in members])
 
 
 def data_parallel_devices(config: Config, num_members: int) -> int:
@@ -60,14 +62,14 @@ def build(config: Config, members: list[dict], member_chunk: int | None = None, 
 
 def place(runner: MemberRunner, config: Config, members: list[dict]):
     """``(keys, hparams)`` of ``members``, padded and sharded over the runner's devices."""
-    return runner.place(member_keys(members)), runner.place(member_hparams(config, members))
+    return runner.place(member_keys(members, config)), runner.place(member_hparams(config, members))
 
 
 def estimate_state_bytes(trainer, config: Config, members: list[dict]) -> int:
     """Bytes of the training state of all ``members`` (replay buffers dominate), from shapes
     alone: nothing is allocated or compiled."""
     init = jax.vmap(trainer.init)
-    shapes = jax.eval_shape(lambda k, h: init(k, h), member_keys(members), member_hparams(config, members))
+    shapes = jax.eval_shape(lambda k, h: init(k, h), member_keys(members, config), member_hparams(config, members))
     size = 0
     for x in jax.tree.leaves(shapes):
         itemsize = 8 if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x.dtype.itemsize

@@ -134,7 +134,7 @@ class MemberRunner:
 
         def put(x):
             if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-                return jax.random.wrap_key_data(put(jax.random.key_data(x)))
+                return jax.random.wrap_key_data(put(jax.random.key_data(x)), impl=jax.random.key_impl(x))
             host = np.asarray(x)
             return jax.make_array_from_callback(host.shape, self.sharding, lambda idx: host[idx])
 

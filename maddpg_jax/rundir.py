@@ -155,7 +155,9 @@ def keys_to_data(tree):
 
 
 def data_to_keys(tree, like):
-    return jax.tree.map(lambda x, ref: jax.random.wrap_key_data(x) if _is_key(ref) else x, tree, like)
+    return jax.tree.map(
+        lambda x, ref: jax.random.wrap_key_data(x, impl=jax.random.key_impl(ref)) if _is_key(ref) else x, tree, like
+    )
 
 
 def has_checkpoint(run_dir: Path | str) -> bool:

@@ -1,0 +1,114 @@
+"""The benchmark tools that print figures: the kernel counter counts what a compiled
+program launches, and the GPU report runs end to end at tiny sizes on a CPU."""
+
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+
+from benchmarks import kernels
+
+
+def _hlo(fn, *args):
+    return jax.jit(fn).lower(*args).compile().as_text()
+
+
+# A hand-written module in the optimised-HLO text form: the scan's loop (7 trips) runs two
+# fusions and a copy, a nested loop of 3 trips (body: a fusion and a dot; condition: one
+# compare), and a conditional whose branches launch 2 and 5 kernels.
+HLO = """HloModule m
+
+%inner_body (p: (s32[], f32[4])) -> (s32[], f32[4]) {
+  %p = (s32[], f32[4]) parameter(0)
+  %a = f32[4]{0} fusion(%p), kind=kLoop, calls=%f1
+  %d = f32[4]{0} dot(%a, %a), lhs_contracting_dims={0}
+  ROOT %t = (s32[], f32[4]) tuple(%a, %d)
+}
+
+%inner_cond (p: (s32[], f32[4])) -> pred[] {
+  %p = (s32[], f32[4]) parameter(0)
+  ROOT %lt = pred[] compare(%p, %p), direction=LT
+}
+
+%small (p: f32[4]) -> f32[4] {
+  %p = f32[4]{0} parameter(0)
+  %x = f32[4]{0} fusion(%p), kind=kLoop, calls=%f2
+  ROOT %y = f32[4]{0} fusion(%x), kind=kLoop, calls=%f2
+}
+
+%big (p: f32[4]) -> f32[4] {
+  %p = f32[4]{0} parameter(0)
+  %x = f32[4]{0} fusion(%p), kind=kLoop, calls=%f2
+  %y = f32[4]{0} copy(%x)
+  %z = f32[4]{0} fusion(%y), kind=kLoop, calls=%f2
+  %w = f32[4]{0} custom-call(%z), custom_call_target="x"
+  ROOT %v = f32[4]{0} fusion(%w), kind=kLoop, calls=%f2
+}
+
+%scan_body (p: (s32[], f32[4])) -> (s32[], f32[4]) {
+  %p = (s32[], f32[4]) parameter(0)
+  %c = s32[] constant(1)
+  %a = f32[4]{0} fusion(%p), kind=kLoop, calls=%f1
+  %b = f32[4]{0} copy(%a)
+  %l = (s32[], f32[4]) while(%p), condition=%inner_cond, body=%inner_body, backend_config={"known_trip_count":{"n":"3"}}
+  %k = f32[4]{0} conditional(%c, %b, %b), branch_computations={%small, %big}
+  %e = f32[4]{0} fusion(%k), kind=kLoop, calls=%f1
+  ROOT %t = (s32[], f32[4]) tuple(%c, %e)
+}
+
+%scan_cond (p: (s32[], f32[4])) -> pred[] {
+  %p = (s32[], f32[4]) parameter(0)
+  ROOT %lt = pred[] compare(%p, %p), direction=LT
+}
+
+ENTRY %main (x: f32[4]) -> f32[4] {
+  %x = f32[4]{0} parameter(0)
+  %w = (s32[], f32[4]) while(%x), condition=%scan_cond, body=%scan_body, backend_config={"known_trip_count":{"n":"7"}}
+  ROOT %r = f32[4]{0} get-tuple-element(%w), index=1
+}
+"""
+
+
+def test_kernel_counter_counts_by_hand_a_loop_body_with_a_nested_loop_and_a_conditional():
+    k = kernels.loop_body_kernels(HLO, 7)
+    assert k["fusion"] == 2 + 3 * 1 + 3  # own, nested body x 3 trips, the larger branch's
+    assert k["dot"] == 3 * 1
+    assert k["copy"] == 1 + 1  # own, the larger branch's
+    assert k["custom-call"] == 1
+    assert k["other"] == 4 * 1 + 1  # the nested condition runs trips + 1 times; the predicate
+    assert k["loop trips"] == 3 and k["in loops"] == 3 * 2 + 4 * 1
+    assert k["total"] == 2 + 1 + 3 * 2 + 4 + 5 + 1
+
+
+def test_kernel_counter_finds_the_scan_in_a_compiled_program():
+    def body(x, _):
+        x = jax.lax.fori_loop(0, 3, lambda i, y: jnp.tanh(y * 2.0 + i), x)
+        return jnp.sin(x), None
+
+    def fn(x):
+        return jax.lax.scan(body, x, None, length=kernels.SCAN_TRIPS)[0]
+
+    hlo = jax.jit(fn).lower(jnp.ones((64, 64))).compile().as_text()
+    k = kernels.loop_body_kernels(hlo, kernels.SCAN_TRIPS)
+    assert k["loop trips"] == 3 and 3 <= k["in loops"] < k["total"]
+
+
+def test_gpu_report_runs_end_to_end_at_tiny_sizes(tmp_path):
+    out = tmp_path / "report.md"
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    p = subprocess.run(
+        [sys.executable, "benchmarks/gpu_report.py", "--tiny", "--seconds", "0.05", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=400,
+    )
+    assert p.returncode == 0, p.stderr[-2000:]
+    text = out.read_text()
+    for section in ("## One run", "## Kernels per iteration", "## Sweeps in one program"):
+        assert section in text
+    rows = [line for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert len(rows) == 1 + 2  # one run, sweeps of 1 and 2 members
+    assert all(float(r.split("|")[2].replace(",", "")) > 0 for r in rows)  # env steps/s measured
