@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from maddpg_jax.config import HParams
+from maddpg_jax.config import HParams, parse_critic_mode
 from maddpg_jax.networks import Networks
 
 MASKED_LOGIT = -1e9  # a padded discrete choice: never the argmax, ~0 after softmax
@@ -46,6 +46,24 @@ class AgentSpec:
             tuple((k, tuple(v)) for k, v in env.teams.items()),
             tuple(env.action_shape),
         )
+
+    def critic_sees(self, critic_mode: str) -> np.ndarray:
+        """``float32 [A, A]``: row i marks the agents whose observations and actions agent
+        i's critic sees. ``critic_mode``: ``joint`` (MADDPG's centralised critic: all),
+        ``local`` (independent DDPG: only its own), or per team ``team=mode,...`` (teams
+        not named are joint). Raises ValueError naming an unknown team or mode."""
+        modes = parse_critic_mode(critic_mode)
+        if isinstance(modes, str):
+            modes = {name: modes for name in self.team_names}
+        unknown = sorted(set(modes) - set(self.team_names))
+        if unknown:
+            raise ValueError(f"no team {unknown[0]!r} in this env; its teams are {', '.join(self.team_names)}")
+        sees = np.ones((self.num_agents, self.num_agents), np.float32)
+        for name, idx in self.teams:
+            if modes.get(name, "joint") == "local":
+                for i in idx:
+                    sees[i] = np.arange(self.num_agents) == i
+        return sees
 
     @property
     def padded(self) -> bool:

@@ -274,9 +274,17 @@ def config_from_flags(values: dict) -> Config:
     """A Config from flag values: the same resolution as ``Config(**values)`` in Python
     (fields not given take the env's recommended defaults), with one-line errors."""
     try:
-        return Config(**values)
+        config = Config(**values)
     except ConfigError as e:
         raise UsageError(f"{e.flag}: {str(e).split(': ', 1)[1]}") from None
+    if "=" in config.critic_mode:  # team names are the env's: check them before compiling
+        from maddpg_jax.acting import AgentSpec
+
+        try:
+            AgentSpec.from_env(envs.make(config.env, **config.env_kwargs)[0]).critic_sees(config.critic_mode)
+        except ValueError as e:
+            raise UsageError(f"--critic-mode: {e}") from None
+    return config
 
 
 def _positive(name: str, value) -> None:

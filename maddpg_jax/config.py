@@ -156,6 +156,12 @@ class Config:
     """multiply rewards by this in the critic target (Q then scales with it)"""
     scale_obs: bool = default(False)
     """divide network inputs by the env's typical observation magnitudes (env.obs_scale)"""
+    critic_mode: str = default("joint")
+    """what each agent's critic sees: 'joint' (MADDPG: every agent's observation and action),
+    'local' (independent DDPG: its own only), or per team, e.g. 'adversary=local,agent=joint'"""
+    flat_params: bool = default(True)
+    """keep each agent's parameters (and their optimiser moments and targets) as one flat vector:
+    the same values, in fewer and larger kernels per update"""
     final_layer_init: float = default(3e-3)
     """last layer weights and biases ~ U(-x, x) (0 = flax default)"""
     data_parallel: bool = default(False)
@@ -236,6 +242,26 @@ class Config:
         return cls(**d)
 
 
+CRITIC_MODES = ("joint", "local")
+
+
+def parse_critic_mode(text: str) -> str | dict[str, str]:
+    """``joint`` / ``local`` for every team, or ``{team: mode}`` from ``team=mode,...``.
+    Raises ValueError saying what is allowed."""
+    text = text.strip()
+    if text in CRITIC_MODES:
+        return text
+    out = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        team, sep, mode = item.partition("=")
+        if not sep or not team or mode not in CRITIC_MODES:
+            raise ValueError(f"expected 'joint', 'local' or team=joint|local[,team=...], got {text!r}")
+        out[team] = mode
+    if not out:
+        raise ValueError(f"expected 'joint', 'local' or team=joint|local[,team=...], got {text!r}")
+    return out
+
+
 def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -288,10 +314,16 @@ def validate(c: Config) -> None:
         v = getattr(c, name)
         if not _is_num(v) or v < 0:
             raise ConfigError(name, f"must be a finite number >= 0, got {v!r}")
+    if not isinstance(c.critic_mode, str):
+        raise ConfigError("critic_mode", f"must be a string, got {c.critic_mode!r}")
+    try:
+        parse_critic_mode(c.critic_mode)
+    except ValueError as e:
+        raise ConfigError("critic_mode", str(e)) from None
     if c.prng_impl not in ("threefry2x32", "unsafe_rbg"):
         raise ConfigError("prng_impl", f"must be 'threefry2x32' or 'unsafe_rbg', got {c.prng_impl!r}")
     if c.lr_decay not in ("linear", "late", "none"):
         raise ConfigError("lr_decay", f"must be 'linear', 'late' or 'none', got {c.lr_decay!r}")
-    for name in ("twin_critics", "critic_layer_norm", "scale_obs", "data_parallel"):
+    for name in ("twin_critics", "critic_layer_norm", "scale_obs", "flat_params", "data_parallel"):
         if not isinstance(getattr(c, name), bool):
             raise ConfigError(name, f"must be true or false, got {getattr(c, name)!r}")

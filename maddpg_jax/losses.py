@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from maddpg_jax.acting import AgentSpec, mask_outputs, policy_actions, policy_outputs
@@ -82,13 +83,27 @@ def make_losses(
     target_noise_clip: float,
     reward_scale: float = 1.0,
     action_penalty: float = 0.0,
+    critic_sees=None,
 ) -> Losses:
     """Build the per-agent loss functions for fixed networks and static options.
 
     ``huber_delta`` 0 is squared error; ``target_noise`` 0 turns target policy smoothing
     off; ``action_penalty`` weighs ``mean(pre_tanh ** 2)`` in the actor loss (continuous).
+    ``critic_sees`` (``[A, A]``, from ``AgentSpec.critic_sees``; default all ones): which
+    agents' observations and actions each agent's critic sees. The others' are zeroed at
+    the critic's input, so a ``local`` critic (independent DDPG, the paper's baseline) has
+    the joint critic's shape and cost, and its weights on those inputs never move.
     """
     discrete = spec.discrete
+    full = critic_sees is None or bool(np.all(np.asarray(critic_sees) == 1))
+    sees = None if full else jnp.asarray(critic_sees, jnp.float32)
+
+    def critic_inputs(i, obs, actions):
+        """``[B, A*O], [B, A*D]``: the joint input of agent i's critic."""
+        b = obs.shape[0]
+        if sees is not None:
+            obs, actions = obs * sees[i][None, :, None], actions * sees[i][None, :, None]
+        return obs.reshape(b, -1), actions.reshape(b, -1)
 
     def target_actions(target_actor_params, next_obs, key):
         out = policy_actions(spec, networks, target_actor_params, next_obs)
@@ -101,11 +116,9 @@ def make_losses(
 
     def critic_loss(critic_params_i, target_critic_params_i, i, batch: Transition, next_actions, gamma):
         """Agent i's critic loss (scalar) and its mean Q (for logging)."""
-        b = batch.obs.shape[0]
-        flat = lambda x: x.reshape(b, -1)
-        next_q = networks.critic_apply(target_critic_params_i, flat(batch.next_obs), flat(next_actions))
+        next_q = networks.critic_apply(target_critic_params_i, *critic_inputs(i, batch.next_obs, next_actions))
         y = critic_target(reward_scale * batch.reward[:, i], batch.terminated[:, i], next_q, gamma)
-        q = networks.critic_apply(critic_params_i, flat(batch.obs), flat(batch.action))  # [Q, B]
+        q = networks.critic_apply(critic_params_i, *critic_inputs(i, batch.obs, batch.action))  # [Q, B]
         y = jax.lax.stop_gradient(y)
         return regression_loss(q, jnp.broadcast_to(y, q.shape), huber_delta), q.mean()
 
@@ -116,17 +129,16 @@ def make_losses(
         Each entry depends only on its own agent's actor (see joint_action_for_agent), so
         grad of the sum gives every actor exactly the gradient of its own loss.
         """
-        b, a = batch.obs.shape[:2]
+        a = batch.obs.shape[1]
         raw = mask_outputs(spec, policy_outputs(networks, actor_params, batch.obs))
         penalty = action_penalty * jnp.mean(raw**2, axis=(0, 2)) if (action_penalty > 0 and not discrete) else 0.0
         out = raw if discrete else jnp.tanh(raw)
         if discrete:
             out = straight_through_gumbel_softmax(out, key, temperature)
-        obs_flat = batch.obs.reshape(b, -1)
 
         def one(critic_params_i, i):
             joint = joint_action_for_agent(out, batch.action, i)
-            return -networks.first_q_apply(critic_params_i, obs_flat, joint.reshape(b, -1)).mean()
+            return -networks.first_q_apply(critic_params_i, *critic_inputs(i, batch.obs, joint)).mean()
 
         return jax.vmap(one)(critic_params, jnp.arange(a)) + penalty
 

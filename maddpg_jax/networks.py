@@ -150,3 +150,29 @@ def make_networks(config, env) -> Networks:
         first_q_apply=lambda p, obs, act: critic.first_q_apply(p, obs * joint_inv, act),
         num_q=num_q,
     )
+
+
+def flatten_networks(networks: Networks, obs_dim: int, joint_obs_dim: int, joint_act_dim: int) -> Networks:
+    """The same networks with each agent's parameters as ONE flat float32 vector.
+
+    The optimiser, the Polyak target update and gradient clipping then touch one array per
+    agent stack instead of one per layer weight and bias, so each is a single fused kernel
+    (measured with ``benchmarks/kernels.py``); the applies unflatten with static slices,
+    which XLA fuses into their consumers. Values are those of the wrapped networks.
+    """
+    from jax.flatten_util import ravel_pytree
+
+    key = jax.random.key(0)
+    like_actor = jax.eval_shape(networks.actor_init, key, jnp.zeros(obs_dim))
+    like_critic = jax.eval_shape(networks.critic_init, key, jnp.zeros(joint_obs_dim), jnp.zeros(joint_act_dim))
+    zeros = lambda tree: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), tree)
+    unravel_actor = ravel_pytree(zeros(like_actor))[1]
+    unravel_critic = ravel_pytree(zeros(like_critic))[1]
+    return Networks(
+        actor_init=lambda key, obs: ravel_pytree(networks.actor_init(key, obs))[0],
+        actor_apply=lambda p, obs: networks.actor_apply(unravel_actor(p), obs),
+        critic_init=lambda key, obs, act: ravel_pytree(networks.critic_init(key, obs, act))[0],
+        critic_apply=lambda p, obs, act: networks.critic_apply(unravel_critic(p), obs, act),
+        first_q_apply=lambda p, obs, act: networks.first_q_apply(unravel_critic(p), obs, act),
+        num_q=networks.num_q,
+    )

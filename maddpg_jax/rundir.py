@@ -27,7 +27,7 @@ PBT = "pbt.jsonl"  # population-based training: one row per member replaced
 EVAL = "eval.json"
 CHECKPOINTS = "checkpoints"
 CURVE = "learning_curve.png"
-FORMAT_VERSION = 2  # 2: per-team episode statistics in the state
+FORMAT_VERSION = 3  # 2: per-team episode statistics in the state; 3: flat parameters (flat_params)
 
 
 def publish(tmp: str, path: Path | str) -> None:

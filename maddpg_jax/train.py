@@ -22,7 +22,7 @@ from maddpg_jax import acting, episodes
 from maddpg_jax import buffer as rb
 from maddpg_jax.config import Config, HParams
 from maddpg_jax.losses import Transition, make_losses
-from maddpg_jax.networks import Networks, make_networks
+from maddpg_jax.networks import Networks, flatten_networks, make_networks
 from maddpg_jax.update import AgentParams, Learner, init_agents, update_round
 
 LOSS_NAMES = ("critic_loss", "actor_loss", "q_mean")
@@ -293,6 +293,9 @@ def make_trainer(
             )
     spec = acting.AgentSpec.from_env(env)
     networks = network_factory(c, env)
+    if c.flat_params:
+        a = spec.num_agents
+        networks = flatten_networks(networks, spec.obs_dim, a * spec.obs_dim, a * spec.act_dim)
     losses = make_losses(
         spec,
         networks,
@@ -301,6 +304,7 @@ def make_trainer(
         target_noise_clip=c.target_noise_clip,
         reward_scale=c.reward_scale,
         action_penalty=c.action_penalty,
+        critic_sees=spec.critic_sees(c.critic_mode),
     )
     total_updates = max(1, (c.num_iterations - c.warmup_iterations) * c.updates_per_step)
     learner = Learner(c, spec, networks, losses, c.batch_size // data_shards, total_updates, data_axis)

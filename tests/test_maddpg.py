@@ -222,7 +222,8 @@ def test_vmapped_seeds_get_different_initial_parameters(tiny):
     keys = jax.random.split(jax.random.key(0), 3)
     hp = jax.tree.map(lambda x: jnp.broadcast_to(x, (3,)), c.hparams())
     states = jax.jit(jax.vmap(tr.init))(keys, hp)
-    w = jax.tree.leaves(states.agents.actor)[1]  # a kernel [members, agents, ...]
+    # every actor parameter of each member and agent: [members, agents, P]
+    w = np.concatenate([np.asarray(x).reshape(3, 2, -1) for x in jax.tree.leaves(states.agents.actor)], -1)
     assert not np.allclose(w[0], w[1]) and not np.allclose(w[1], w[2])
     assert not np.allclose(w[0, 0], w[0, 1])  # agents differ within a member too
 

@@ -170,3 +170,63 @@ def test_kept_actor_picks_per_member_the_best_evaluated_or_the_latest():
     kept = kept_actor(Config(), state)["w"]
     np.testing.assert_array_equal(kept[:, 0, 0], [1.0, 0.0, 1.0])
     np.testing.assert_array_equal(kept_actor(Config(eval_episodes=0), state)["w"], 0.0)
+
+
+def test_flat_parameters_train_as_the_layered_ones():
+    """Fault caught: an unflatten that puts a weight in the wrong slice (or an optimiser
+    that treats the flat vector other than per element) changes what is learned. Flat and
+    layered parameters must give the same losses and returns, float rounding aside."""
+    runs = []
+    for flat in (True, False):
+        c = Config(**TINY, flat_params=flat, eval_episodes=0)
+        runs.append(jax.jit(make_trainer(c).train)(jax.random.key(3), c.hparams())[1])
+    flat, layered = runs
+    np.testing.assert_allclose(flat.critic_loss[-20:], layered.critic_loss[-20:], rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(flat.actor_loss[-20:], layered.actor_loss[-20:], rtol=1e-3, atol=1e-4)
+    np.testing.assert_array_equal(flat.episodes, layered.episodes)
+
+
+@pytest.mark.parametrize("mode, blind", [("joint", False), ("local", True)])
+def test_a_local_critic_sees_only_its_own_agent(mode, blind):
+    """Fault caught: a 'local' (DDPG) critic that still reads the other agents'
+    observations or actions, or a joint one that does not. The gradient of agent 0's
+    critic loss with respect to agent 1's observations and actions is zero exactly when
+    the critic is local."""
+    from maddpg_jax.losses import Transition
+
+    c = Config(**TINY, critic_mode=mode)
+    tr = make_trainer(c)
+    state = tr.init(jax.random.key(0), c.hparams())
+    b, a, o, d = 16, tr.spec.num_agents, tr.spec.obs_dim, tr.spec.act_dim
+    k = jax.random.split(jax.random.key(1), 3)
+    batch = Transition(
+        obs=jax.random.normal(k[0], (b, a, o)),
+        action=jax.random.uniform(k[1], (b, a, d), minval=-1, maxval=1),
+        reward=jnp.ones((b, a)),
+        next_obs=jax.random.normal(k[2], (b, a, o)),
+        terminated=jnp.zeros((b, a)),
+    )
+    critic_0 = jax.tree.map(lambda x: x[0], state.agents.critic)
+    target_0 = jax.tree.map(lambda x: x[0], state.agents.target_critic)
+
+    def loss(obs, action):
+        return tr.learner.losses.critic_loss(
+            critic_0, target_0, 0, batch._replace(obs=obs, action=action), batch.action, 0.95
+        )[0]
+
+    g_obs, g_act = jax.grad(loss, argnums=(0, 1))(batch.obs, batch.action)
+    others = float(jnp.abs(g_obs[:, 1:]).sum() + jnp.abs(g_act[:, 1:]).sum())
+    own = float(jnp.abs(g_obs[:, 0]).sum() + jnp.abs(g_act[:, 0]).sum())
+    assert own > 0
+    assert (others == 0) == blind
+
+
+def test_critic_mode_per_team_marks_rows_by_team():
+    spec = AgentSpec(4, 3, 2, (2, 2, 2, 2), False, (("adversaries", (0, 1, 2)), ("agents", (3,))), (4, 2))
+    sees = spec.critic_sees("adversaries=local")
+    np.testing.assert_array_equal(sees[:3], np.eye(4)[:3])
+    np.testing.assert_array_equal(sees[3], np.ones(4))
+    np.testing.assert_array_equal(spec.critic_sees("local"), np.eye(4))
+    np.testing.assert_array_equal(spec.critic_sees("joint"), np.ones((4, 4)))
+    with pytest.raises(ValueError, match="no team 'prey'"):
+        spec.critic_sees("prey=local")
