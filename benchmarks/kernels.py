@@ -128,13 +128,17 @@ def measure(config, seconds: float = 3.0) -> dict:
     return {"kernels": dict(kernels), "us_per_iteration": us}
 
 
-def variants(num_envs: int, batch_size: int, updates: int) -> dict:
-    """The two configs compared: plain MADDPG and the defaults (2-agent coupled CartPole)."""
+def variants(num_envs: int, batch_size: int, updates: int, **overrides) -> dict:
+    """The two configs compared: plain MADDPG and the defaults (2-agent coupled CartPole),
+    both with ``overrides``."""
     from benchmarks.compare import PLAIN
     from maddpg_jax import Config
 
     base = dict(num_envs=num_envs, batch_size=batch_size, updates_per_step=updates, buffer_size=1 << 16)
-    return {"plain": Config(**base, **PLAIN, eval_episodes=0), "default": Config(**base)}
+    return {
+        "plain": Config(**{**base, **PLAIN, "eval_episodes": 0, **overrides}),
+        "default": Config(**{**base, **overrides}),
+    }
 
 
 def table(rows: dict) -> str:
@@ -152,11 +156,17 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--updates-per-step", type=int, default=1)
     p.add_argument("--seconds", type=float, default=3.0, help="time each variant runs for its timing")
+    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="config overrides for both")
     a = p.parse_args()
     from benchmarks.common import machine
+    from benchmarks.time_to_solve import parse_set
 
-    rows = {k: measure(c, a.seconds) for k, c in variants(a.num_envs, a.batch_size, a.updates_per_step).items()}
-    print(f"(E, B, U) = ({a.num_envs}, {a.batch_size}, {a.updates_per_step}), 2 agents; {machine()}\n")
+    overrides = parse_set(a.set)
+    rows = {
+        k: measure(c, a.seconds) for k, c in variants(a.num_envs, a.batch_size, a.updates_per_step, **overrides).items()
+    }
+    print(f"(E, B, U) = ({a.num_envs}, {a.batch_size}, {a.updates_per_step}), 2 agents, {overrides or 'defaults'}; ")
+    print(f"{machine()}\n")
     print(table(rows))
 
 

@@ -160,6 +160,17 @@ def data_to_keys(tree, like):
     )
 
 
+def _drop_empty(tree):
+    """Zero-size leaves (MPE simple's communication state) as ``None``: orbax refuses to
+    save them, and they hold nothing to save."""
+    return jax.tree.map(lambda x: None if x.size == 0 else x, tree)
+
+
+def _fill_empty(restored, like):
+    """Put ``like``'s zero-size leaves back where :func:`_drop_empty` left ``None``."""
+    return jax.tree.map(lambda ref, x: ref if x is None else x, like, restored, is_leaf=lambda x: x is None)
+
+
 def has_checkpoint(run_dir: Path | str) -> bool:
     """Whether ``run_dir`` holds a finished checkpoint (creates nothing)."""
     path = Path(run_dir) / CHECKPOINTS
@@ -196,7 +207,9 @@ class Checkpoints:
         meta = dict(meta, format_version=FORMAT_VERSION)
         self.manager.save(
             step,
-            args=ocp.args.Composite(state=ocp.args.StandardSave(keys_to_data(state)), meta=ocp.args.JsonSave(meta)),
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(_drop_empty(keys_to_data(state))), meta=ocp.args.JsonSave(meta)
+            ),
         )
         self.manager.wait_until_finished()
 
@@ -228,7 +241,7 @@ class Checkpoints:
                     f"checkpoint {step} was written by another config (differs in {', '.join(differ)})"
                 )
         abstract = jax.tree.map(
-            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), keys_to_data(like)
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), _drop_empty(keys_to_data(like))
         )
         want = jax.tree.leaves(abstract)[0].shape[0]
         if meta.get("state_devices", want) != want:
@@ -243,7 +256,7 @@ class Checkpoints:
             raise CheckpointError(
                 f"checkpoint {step} is damaged, truncated or of another shape ({type(e).__name__})"
             ) from e
-        return data_to_keys(out["state"], like), meta
+        return data_to_keys(_fill_empty(out["state"], keys_to_data(like)), like), meta
 
     def close(self):
         self.manager.close()

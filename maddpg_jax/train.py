@@ -160,6 +160,10 @@ def iteration(trainer: Trainer, state: TrainState, hp: HParams, learn: bool, psu
     obs, env_state, reward, terminated, truncated, info = envs.VecEnv(trainer.env, state.obs.shape[0]).step(
         k_env, state.env_state, acting.env_actions(spec, critic_actions), trainer.env_params
     )
+    # An empty leaf (MPE simple's communication state, [E, 1, 0]) is a fresh constant after a
+    # step; inside shard_map it would not vary over the mesh axis as the carried one does,
+    # and the scan refuses the carry. It holds no data, so the carried one is kept.
+    env_state = jax.tree.map(lambda new, old: old if new.size == 0 else new, env_state, state.env_state)
     buffer = rb.add(
         state.buffer,
         Transition(
