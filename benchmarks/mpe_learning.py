@@ -38,7 +38,7 @@ def train(config: Config, seeds: int, learn: bool = True):
     keeps the random warm-up policy the whole run (the random baseline)."""
     _, runner, placed = members_lib.build(config, members_lib.seed_members(config, seeds))
     keys, hp = members_lib.place(runner, config, placed)
-    plan = [(n, lrn and learn) for n, lrn in plan_chunks(config)]
+    plan = [(n, lrn and learn, sel and learn) for n, lrn, sel in plan_chunks(config)]
     returns, steps = [], []
 
     def on_chunk(chunk):

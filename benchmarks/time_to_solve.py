@@ -1,11 +1,13 @@
 """Seeds solved and held, on two numerically different paths: the defaults judged on many seeds.
 
-    python benchmarks/time_to_solve.py [--seeds 32] [--paths 1,4] [--set field=value ...]
+    python benchmarks/time_to_solve.py [--seeds 32] [--paths 1,layered] [--set field=value ...]
                                        [--env-kwargs k=v,...] [--json out.json]
 
 Every path trains all seeds in one program (sharded over one CPU device per core); paths
-differ only in how many members a device vmaps together (``--member-chunk``), which moves
-float32 rounding and nothing else, so luck on one path cannot pass for robustness. Seeds
+differ only in float32 rounding, so luck on one path cannot pass for robustness: how many
+members a device vmaps together (an integer, ``--member-chunk``; with per-layer parameters
+this moved rounding, with flat ones it does not), or ``layered``: the same run with
+``flat_params`` off, whose per-layer optimiser and updates order float32 sums differently. Seeds
 follow the CLI's convention (member m has seed ``seed + m``). Per path it prints: seeds
 reaching a 100-episode training mean >= the env's solved threshold (475 on CartPole),
 seeds that also end >= 450 ("held"), median and worst final mean, median env steps and
@@ -118,7 +120,12 @@ def summarize(result: dict, solved: float) -> dict:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=32)
-    ap.add_argument("--paths", default="1,4", help="member chunks, one path each (default: 1,4)")
+    ap.add_argument(
+        "--paths",
+        default="1,layered",
+        help="one path each: a member chunk (an integer), or 'layered' (flat_params off, member chunk 1) "
+        "(default: 1,layered)",
+    )
     ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="config overrides")
     ap.add_argument("--env-kwargs", default="", metavar="K=V,...", help="the env's arguments")
     ap.add_argument("--json", default=None, help="also write the summaries and curves to this file")
@@ -131,23 +138,27 @@ def main():
         f"machine: {machine()}\n"
     )
     print(
-        "| path (member chunk) | solved | held >= 450 | final median / worst | env steps to solve (median) "
+        "| path | solved | held >= 450 | final median / worst | env steps to solve (median) "
         "| wall s to solve (median) | noise-free eval median / worst / >= threshold | wall s (compile) |"
     )
     print("|---|---:|---:|---|---:|---:|---|---:|")
     out = {"config": config.to_dict(), "machine": machine(), "paths": {}}
-    for chunk in (int(x) for x in args.paths.split(",")):
-        result = run(config, args.seeds, chunk)
+    for path in args.paths.split(","):
+        # With flat parameters, vmapping members 1 or 4 at a time gave bit-identical runs, so
+        # the default second path computes with per-layer parameters instead: the same
+        # algorithm and values in another float32 order.
+        chunk = 1 if path == "layered" else int(path)
+        result = run(config.replace(flat_params=False) if path == "layered" else config, args.seeds, chunk)
         s = summarize(result, solved)
         fmt = lambda v, f: "-" if v is None else format(v, f)
         print(
-            f"| {chunk} | {s['solved']}/{s['seeds']} | {s['held']}/{s['seeds']} | "
+            f"| {path} | {s['solved']}/{s['seeds']} | {s['held']}/{s['seeds']} | "
             f"{s['final_median']:.0f} / {s['final_worst']:.0f} | {fmt(s['steps_to_solve_median'], ',.0f')} | "
             f"{fmt(s['wall_to_solve_median'], '.1f')} | {s['eval_median']:.0f} / {s['eval_worst']:.0f} / "
             f"{s['eval_solved']}/{s['seeds']} | {s['total_s']:.0f} ({s['compile_s']:.0f}) |",
             flush=True,
         )
-        out["paths"][chunk] = {
+        out["paths"][path] = {
             **s,
             "env_steps": result["env_steps"].tolist(),
             "mean_return": np.round(result["returns"], 1).tolist(),
