@@ -115,7 +115,7 @@ def measure(config, seconds: float = 3.0) -> dict:
 
     trainer = make_trainer(config)
     hp = config.hparams()
-    state = trainer.init(config.key(0), hp)
+    state = jax.jit(trainer.init)(config.key(0), hp)
     compiled = trainer.run.lower(state, hp, SCAN_TRIPS, True).compile()
     kernels = loop_body_kernels(compiled.as_text(), SCAN_TRIPS)
     n = SCAN_TRIPS  # time the very program counted
