@@ -178,16 +178,21 @@ class JaxMARLEnv(Environment):
 
 # -- registration ---------------------------------------------------------------------------
 
-# The MADDPG paper's settings (Lowe et al. 2017: gamma 0.95, lr 1e-2, batch 1024, tau 0.01,
-# two 64-unit layers) with plain-MADDPG learning-rate handling; a user's flag overrides any.
+# The MADDPG paper's settings (Lowe et al. 2017: gamma 0.95, lr 1e-2, tau 0.01, two 64-unit
+# layers) with plain-MADDPG learning-rate handling, except where a sweep measured better: the
+# actor's rate 1e-3 and one update round of batch 256 per step. simple_spread, 3 seeds x 200k
+# env steps (AMD EPYC 2-core): final training means with actor lr 1e-2 were -37 to -79 (below
+# random, -27: the actors collapse), with 1e-3 -20 to -24 (critic 1e-2: -20.3 to -21.1);
+# 12 members took 147 s where the paper's 4 rounds of batch 1024 took 410 s for 3.
+# A user's flag overrides any.
 MPE_DEFAULTS = dict(
     gamma=0.95,
-    actor_lr=1e-2,
+    actor_lr=1e-3,
     critic_lr=1e-2,
-    batch_size=1024,
+    batch_size=256,
     tau=0.01,
     num_envs=64,
-    updates_per_step=4,
+    updates_per_step=1,
     total_env_steps=1_000_000,
     buffer_size=1_000_000,
     warmup_env_steps=10_240,
