@@ -217,7 +217,10 @@ class Session:
             )
             return 130 if self._signal == signal.SIGINT else 143
         if finished or self.status == 3:
-            self._finish(last.hparams if last is not None else hp)
+            from maddpg_jax.parallel import fetch
+
+            # Every process takes part in the gather; process 0 alone writes the summary.
+            self._finish(fetch(last.hparams if last is not None else hp))
         return self.status
 
     def _nonfinite(self, chunk: Chunk) -> bool:

@@ -163,3 +163,53 @@ def test_cli_sweep_across_two_processes(tmp_path):
     assert max(r["env_steps"] for r in rows) == 800
     finals = {r["member"]: r["final_mean_return"] for r in summary}
     assert finals[0] != finals[1]  # two seeds, two different runs
+
+
+def test_pbt_across_two_processes_makes_the_choices_of_one(tmp_path):
+    """PBT with its two members in two processes (one CPU device each): the replaced
+    member copies its parent from the other process. The lineage (who replaced whom, and
+    the new hyperparameters) equals that of the same command in one process with two
+    devices, and process 0 writes it."""
+    from tests.test_pbt import PBT
+
+    port = _free_port()
+    argv = [PBT[0], *PBT[1:], "--total-env-steps", "768"]
+    argv[argv.index("--members") + 1] = "2"  # fraction 0.5: one member replaced per step
+    one_env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    one = subprocess.run(
+        [sys.executable, "-m", "maddpg_jax.cli", *argv, "--out", str(tmp_path / "one")],
+        env=one_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert one.returncode == 0, one.stdout + one.stderr
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1")
+    flags = ["--coordinator-address", f"127.0.0.1:{port}", "--num-processes", "2"]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "maddpg_jax.cli",
+                *argv,
+                "--out",
+                str(tmp_path / "two"),
+                *flags,
+                "--process-id",
+                str(pid),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for pid in (0, 1)
+    ]
+    for p in procs:
+        finish(p)
+    lineage = lambda d: [json.loads(line) for line in (d / "pbt.jsonl").read_text().splitlines()]
+    two = lineage(tmp_path / "two")
+    assert len(two) == 2 and {r["env_steps"] for r in two} == {512, 768}
+    assert all(r["parent"] != r["member"] for r in two)
+    assert two == lineage(tmp_path / "one")
