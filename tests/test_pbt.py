@@ -116,7 +116,9 @@ def _hp(values: dict, size: int) -> HParams:
 @settings(max_examples=25, deadline=None)
 @given(
     seed=st.integers(0, 2**31 - 1),
-    scores=st.lists(st.floats(-100, 100, width=32), min_size=5, max_size=5),
+    # No subnormals: XLA:CPU flushes them to zero, so the device ranks 1e-45 level with 0
+    # where the numpy reference below would not (hypothesis found exactly that).
+    scores=st.lists(st.floats(-100, 100, width=32, allow_subnormal=False), min_size=5, max_size=5),
     fraction=st.sampled_from([0.2, 0.4]),
     resample=st.sampled_from([0.0, 0.5, 1.0]),
 )
