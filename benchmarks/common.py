@@ -21,3 +21,19 @@ def machine() -> str:
 
     dev = jax.devices()
     return f"{cpu_name()}, {os.cpu_count()} cores, {len(dev)} x {dev[0].device_kind}, jax {jax.__version__}"
+
+
+def kept_policy_returns(trainer, config, state, seeds: int, episodes: int, seed: int):
+    """``[seeds, teams]``: each of the first ``seeds`` members' kept policy (what ``eval``
+    and ``load_policy`` use) over ``episodes`` noise-free episodes, mean per team."""
+    import jax
+    import numpy as np
+
+    from maddpg_jax.evaluation import episode_returns
+    from maddpg_jax.train import kept_actor
+
+    actors = jax.device_get(kept_actor(config, state))
+    key = jax.random.key(seed)
+    return np.stack(
+        [episode_returns(trainer, jax.tree.map(lambda x: x[s], actors), episodes, key).mean(0) for s in range(seeds)]
+    )

@@ -24,14 +24,12 @@ from maddpg_jax.parallel import configure_host_devices
 
 configure_host_devices()
 
-import jax
 import numpy as np
 
+from benchmarks.common import kept_policy_returns, machine
 from maddpg_jax import Config
 from maddpg_jax import members as members_lib
-from maddpg_jax.evaluation import episode_returns
 from maddpg_jax.loop import plan_chunks, run_chunks
-from maddpg_jax.train import kept_actor
 
 SCENARIOS = {"simple_adversary": "jaxmarl:MPE_simple_adversary_v3", "simple_tag": "jaxmarl:MPE_simple_tag_v3"}
 MODES = {"MADDPG": "joint", "DDPG": "local"}
@@ -51,13 +49,7 @@ def match(env: str, adversaries: str, agents: str, seeds: int, steps: int, episo
     t0 = time.perf_counter()
     last, _ = run_chunks(runner, runner.init(keys, hp), hp, plan_chunks(config))
     wall = time.perf_counter() - t0
-    actors = jax.device_get(kept_actor(config, last.state))
-    teams = np.stack(
-        [
-            episode_returns(trainer, jax.tree.map(lambda x: x[s], actors), episodes, jax.random.key(777)).mean(0)
-            for s in range(seeds)
-        ]
-    )
+    teams = kept_policy_returns(trainer, config, last.state, seeds, episodes, 777)
     return {"teams": teams, "names": trainer.spec.team_names, "wall_s": wall}
 
 
@@ -68,7 +60,6 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=1000)
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     a = p.parse_args()
-    from benchmarks.common import machine
 
     lines = [
         f"# MADDPG against DDPG ({a.seeds} seeds x {a.total_env_steps:,} env steps per match)",

@@ -23,15 +23,13 @@ from maddpg_jax.parallel import configure_host_devices
 
 configure_host_devices()
 
-import jax
 import numpy as np
 
+from benchmarks.common import kept_policy_returns, machine
 from envs.jaxmarl_adapter import MPE_SCENARIOS
 from maddpg_jax import Config
 from maddpg_jax import members as members_lib
-from maddpg_jax.evaluation import episode_returns
 from maddpg_jax.loop import plan_chunks, run_chunks
-from maddpg_jax.train import kept_actor
 
 
 def scenario(env: str, action_type: str, seeds: int, steps: int, episodes: int) -> dict:
@@ -52,13 +50,7 @@ def scenario(env: str, action_type: str, seeds: int, steps: int, episodes: int) 
     t0 = time.perf_counter()
     last, _ = run_chunks(runner, runner.init(keys, hp), hp, plan_chunks(config), on_chunk)
     wall = time.perf_counter() - t0
-    actors = jax.device_get(kept_actor(config, last.state))
-    trained = np.stack(
-        [
-            episode_returns(trainer, jax.tree.map(lambda x: x[s], actors), episodes, jax.random.key(4242)).mean(0)
-            for s in range(seeds)
-        ]
-    )  # [seeds, teams]
+    trained = kept_policy_returns(trainer, config, last.state, seeds, episodes, 4242)  # [seeds, teams]
     return {
         "teams": trainer.spec.team_names,
         "agents": trainer.spec.num_agents,
@@ -77,7 +69,6 @@ def main() -> None:
     p.add_argument("--scenarios", default=",".join(MPE_SCENARIOS), help="comma list (default: all nine)")
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     a = p.parse_args()
-    from benchmarks.common import machine
 
     lines = [
         f"# The MPE suite: {a.seeds} seeds x {a.total_env_steps:,} env steps per scenario ({a.action_type})",

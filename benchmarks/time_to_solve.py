@@ -29,16 +29,13 @@ from maddpg_jax.parallel import configure_host_devices
 
 configure_host_devices()
 
-import jax
 import numpy as np
 
 import envs
-from benchmarks.common import machine
+from benchmarks.common import kept_policy_returns, machine
 from maddpg_jax import Config
 from maddpg_jax import members as members_lib
-from maddpg_jax.evaluation import episode_returns
 from maddpg_jax.loop import compile_chunks, plan_chunks, run_chunks
-from maddpg_jax.train import kept_actor
 
 HOLD = 450.0
 
@@ -75,13 +72,7 @@ def run(config: Config, seeds: int, member_chunk: int | None = None, eval_episod
 
     last, _ = run_chunks(runner, state, hp, plan, on_chunk)
     total_s = time.perf_counter() - t0
-    actors = jax.device_get(kept_actor(config, last.state))  # what eval and load_policy use
-    evals = [
-        float(
-            episode_returns(trainer, jax.tree.map(lambda x: x[s], actors), eval_episodes, jax.random.key(12345)).mean()
-        )
-        for s in range(seeds)
-    ]
+    evals = kept_policy_returns(trainer, config, last.state, seeds, eval_episodes, 12345).mean(1).tolist()
     return {
         "returns": np.stack(curves["returns"], 1),
         "env_steps": np.array(curves["env_steps"]),

@@ -95,8 +95,8 @@ def _parse_env_kwargs(text: str) -> dict:
     return out
 
 
-def _range(text: str) -> tuple[float, float]:
-    """``X`` (fixed) or ``LOW:HIGH`` -> (low, high)."""
+def _range(text: str) -> tuple[float, ...]:
+    """``X`` (fixed) -> ``(x,)``; ``LOW:HIGH`` (a range PBT draws from) -> ``(low, high)``."""
     parts = text.split(":")
     try:
         values = [float(t) for t in parts]
@@ -156,43 +156,13 @@ def _add_config_flags(p: argparse.ArgumentParser, sweep: bool, pbt: bool = False
         g.add_argument(_flag(name), type=arg.type, **kw)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="maddpg-jax", description="MADDPG in one compiled JAX program.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+MEMBER_CHUNK_HELP = (
+    "members vmapped together on a device, the rest looped over; changes speed (and activation memory), "
+    "not results (default: all on a GPU/TPU; on a CPU 1 with several devices, 4 with one)"
+)
 
-    t = sub.add_parser("train", help="train one run", description="Train one run into --out.")
-    _add_config_flags(t, sweep=False)
-    t.add_argument("--out", default="runs/train", help="run directory (default: runs/train)")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out to --total-env-steps")
 
-    s = sub.add_parser(
-        "sweep",
-        help="train a grid of hyperparameters x seeds in one program",
-        description="Every sweepable flag takes a comma list; the grid is their product x --seeds.",
-    )
-    _add_config_flags(s, sweep=True)
-    s.add_argument(
-        "--seeds",
-        type=int,
-        default=1,
-        help="seeds per grid point: members get seeds --seed, --seed + 1, ... (default: 1)",
-    )
-    s.add_argument("--out", default="runs/sweep", help="sweep directory (default: runs/sweep)")
-    s.add_argument("--resume", action="store_true", help="continue the sweep in --out to --total-env-steps")
-    s.add_argument(
-        "--max-memory",
-        type=float,
-        default=None,
-        help="refuse to start if the estimated state exceeds this many GiB (default: device memory)",
-    )
-    s.add_argument(
-        "--member-chunk",
-        type=int,
-        default=None,
-        help="members vmapped together on a device, the rest looped over; changes speed (and "
-        "activation memory), not results (default: all on a GPU/TPU; on a CPU 1 with "
-        "several devices, 4 with one)",
-    )
+def _add_pbt_parser(sub) -> argparse.ArgumentParser:
     b = sub.add_parser(
         "pbt",
         help="population-based training: members that copy the best and perturb their hyperparameters",
@@ -225,21 +195,60 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--out", default="runs/pbt", help="run directory (default: runs/pbt)")
     b.add_argument("--resume", action="store_true", help="continue the run in --out to --total-env-steps")
-    b.add_argument("--member-chunk", type=int, default=None, help="as for sweep")
+    b.add_argument("--member-chunk", type=int, default=None, help=MEMBER_CHUNK_HELP)
+    return b
+
+
+def _add_run_flags(sp: argparse.ArgumentParser) -> None:
+    """Progress, logging and multi-process flags of every command that trains."""
+    sp.add_argument("--no-progress", action="store_true", help="no progress bar (the end-of-run line still prints)")
+    sp.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events to OUT/tb")
+    sp.add_argument(
+        "--wandb",
+        default=None,
+        metavar="PROJECT",
+        help="also log to Weights & Biases project PROJECT (group: the env, name: the run directory; "
+        "WANDB_MODE=offline works without an account)",
+    )
+    g = sp.add_argument_group("several processes / hosts (jax.distributed)")
+    g.add_argument("--coordinator-address", default=None, help="HOST:PORT of process 0 (default: none)")
+    g.add_argument("--num-processes", type=int, default=None, help="processes in the job (default: none)")
+    g.add_argument("--process-id", type=int, default=None, help="this process's index (default: none)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="maddpg-jax", description="MADDPG in one compiled JAX program.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train one run", description="Train one run into --out.")
+    _add_config_flags(t, sweep=False)
+    t.add_argument("--out", default="runs/train", help="run directory (default: runs/train)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out to --total-env-steps")
+
+    s = sub.add_parser(
+        "sweep",
+        help="train a grid of hyperparameters x seeds in one program",
+        description="Every sweepable flag takes a comma list; the grid is their product x --seeds.",
+    )
+    _add_config_flags(s, sweep=True)
+    s.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="seeds per grid point: members get seeds --seed, --seed + 1, ... (default: 1)",
+    )
+    s.add_argument("--out", default="runs/sweep", help="sweep directory (default: runs/sweep)")
+    s.add_argument("--resume", action="store_true", help="continue the sweep in --out to --total-env-steps")
+    s.add_argument(
+        "--max-memory",
+        type=float,
+        default=None,
+        help="refuse to start if the estimated state exceeds this many GiB (default: device memory)",
+    )
+    s.add_argument("--member-chunk", type=int, default=None, help=MEMBER_CHUNK_HELP)
+    b = _add_pbt_parser(sub)
     for sp in (t, s, b):
-        sp.add_argument("--no-progress", action="store_true", help="no progress bar (the end-of-run line still prints)")
-        sp.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events to OUT/tb")
-        sp.add_argument(
-            "--wandb",
-            default=None,
-            metavar="PROJECT",
-            help="also log to Weights & Biases project PROJECT (group: the env, name: the run directory; "
-            "WANDB_MODE=offline works without an account)",
-        )
-        g = sp.add_argument_group("several processes / hosts (jax.distributed)")
-        g.add_argument("--coordinator-address", default=None, help="HOST:PORT of process 0 (default: none)")
-        g.add_argument("--num-processes", type=int, default=None, help="processes in the job (default: none)")
-        g.add_argument("--process-id", type=int, default=None, help="this process's index (default: none)")
+        _add_run_flags(sp)
 
     e = sub.add_parser("eval", help="mean return of a saved policy, no exploration noise")
     e.add_argument("run_dir", help="a run directory written by train")
@@ -359,16 +368,23 @@ def cmd_train(args) -> int:
     _check_out(out, args.resume)
     config = _resumed_config(out, given, "train")[0] if args.resume else config_from_flags(given)
     _distributed(args)
+    return _run_session(args, out, config, [{"seed": config.seed}])
+
+
+def _run_session(args, out: Path, config: Config, members: list[dict], **options) -> int:
+    """Train ``members`` into ``out`` with the flags every training command shares;
+    ``options`` go to :class:`~maddpg_jax.session.Session` (member chunk, memory, PBT)."""
     from maddpg_jax.session import Session
 
     session = Session(
         out,
         config,
-        members=[{"seed": config.seed}],
+        members=members,
         resume=args.resume,
         progress=not args.no_progress,
         tensorboard=args.tensorboard,
         wandb_project=args.wandb,
+        **options,
     )
     return session.run()
 
@@ -403,20 +419,7 @@ def cmd_sweep(args) -> int:
         config = config_from_flags({**base, **firsts})
         members = _grid(args, config)
     _distributed(args)
-    from maddpg_jax.session import Session
-
-    session = Session(
-        out,
-        config,
-        members=members,
-        resume=args.resume,
-        progress=not args.no_progress,
-        max_memory_gib=args.max_memory,
-        member_chunk=args.member_chunk,
-        tensorboard=args.tensorboard,
-        wandb_project=args.wandb,
-    )
-    return session.run()
+    return _run_session(args, out, config, members, max_memory_gib=args.max_memory, member_chunk=args.member_chunk)
 
 
 def _pbt_config(args, given: dict):
@@ -487,24 +490,7 @@ def cmd_pbt(args) -> int:
         from maddpg_jax.pbt import initial_members
 
         members = initial_members(config.seed, {n: getattr(config, n) for n in HPARAM_NAMES}, pbt, args.members)
-    return _run_pbt(args, out, config, members, pbt)
-
-
-def _run_pbt(args, out, config, members, pbt) -> int:
-    from maddpg_jax.session import Session
-
-    session = Session(
-        out,
-        config,
-        members=members,
-        resume=args.resume,
-        progress=not args.no_progress,
-        member_chunk=args.member_chunk,
-        tensorboard=args.tensorboard,
-        wandb_project=args.wandb,
-        pbt=pbt,
-    )
-    return session.run()
+    return _run_session(args, out, config, members, member_chunk=args.member_chunk, pbt=pbt)
 
 
 def cmd_eval(args) -> int:

@@ -17,13 +17,17 @@ is one gather along the member axis of the sharded state, so it works whichever 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from maddpg_jax import rundir
 from maddpg_jax.config import HPARAM_NAMES, HParams
+from maddpg_jax.parallel import fetch
 
 # How each hyperparameter's range is drawn from: log-uniform for rates and temperatures
 # (they matter by orders of magnitude), uniform for the discount and the noise scale.
@@ -256,9 +260,6 @@ class Exploiter:
         self.step = make_step(self.pbt, self.num_members, runner.sharding)
 
     def adapt(self, chunk):
-        from maddpg_jax import rundir
-        from maddpg_jax.parallel import fetch
-
         c, state, hp = self.session.config, chunk.state, chunk.hparams
         due = chunk.learn and chunk.end % self.pbt.interval == 0
         if not due or np.asarray(chunk.metrics.nonfinite).any():
@@ -275,11 +276,6 @@ class Exploiter:
 def plot_schedules(run_dir) -> dict:
     """``plot_curves`` keyword arguments that draw a PBT run's hyperparameter schedules
     (``{}`` for a run without ``pbt.jsonl``)."""
-    import json
-    from pathlib import Path
-
-    from maddpg_jax import rundir
-
     run_dir = Path(run_dir)
     if not (run_dir / rundir.PBT).exists():
         return {}

@@ -333,27 +333,6 @@ def make_trainer(
             )
         return state, metrics
 
-    def train(key, hp: HParams):
-        """The whole run, chunk for chunk as the host loop runs it (``plan_chunks``), so
-        policy selection happens at the same iterations. Runs of equal chunks are one scan
-        over chunks, which keeps the program small. Metrics [num_iterations]."""
-        from maddpg_jax.loop import plan_chunks
-
-        state, parts = trainer.init(key, hp), []
-        for (n, learn, select), repeats in groupby_count(plan_chunks(c)):
-            if repeats == 1:
-                state, m = run.__wrapped__(state, hp, n, learn, select)
-            else:
-                state, m = jax.lax.scan(
-                    lambda s, _, n=n, learn=learn, select=select: run.__wrapped__(s, hp, n, learn, select),
-                    state,
-                    None,
-                    length=repeats,
-                )
-                m = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), m)
-            parts.append(m)
-        return state, jax.tree.map(lambda *x: jnp.concatenate(x), *parts)
-
     trainer = Trainer(
         config=c,
         env=env,
@@ -363,11 +342,34 @@ def make_trainer(
         learner=learner,
         init=lambda key, hp: init_state(trainer, key, hp, local_key),
         run=run,
-        train=train,
+        train=lambda key, hp: train_in_chunks(trainer, key, hp),
         policy=functools.partial(acting.greedy_env_actions, spec, networks),
         update=functools.partial(update_round, learner),
     )
     return trainer
+
+
+def train_in_chunks(trainer: Trainer, key: jax.Array, hp: HParams):
+    """The whole run, chunk for chunk as the host loop runs it (``plan_chunks``), so policy
+    selection happens at the same iterations. Runs of equal chunks are one scan over
+    chunks, which keeps the program small. Returns (state, Metrics [num_iterations])."""
+    from maddpg_jax.loop import plan_chunks
+
+    run = trainer.run.__wrapped__
+    state, parts = trainer.init(key, hp), []
+    for (n, learn, select), repeats in groupby_count(plan_chunks(trainer.config)):
+        if repeats == 1:
+            state, m = run(state, hp, n, learn, select)
+        else:
+            state, m = jax.lax.scan(
+                lambda s, _, n=n, learn=learn, select=select: run(s, hp, n, learn, select),
+                state,
+                None,
+                length=repeats,
+            )
+            m = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), m)
+        parts.append(m)
+    return state, jax.tree.map(lambda *x: jnp.concatenate(x), *parts)
 
 
 def groupby_count(items) -> list[tuple]:

@@ -106,10 +106,25 @@ def test_one_run_data_parallel_over_two_devices(results):
     assert dp["update_matches_single_device"]
 
 
+def cli_in_two_processes(argv, env):
+    """``maddpg-jax ARGV`` started as processes 0 and 1 of one jax.distributed job."""
+    flags = ["--coordinator-address", f"127.0.0.1:{_free_port()}", "--num-processes", "2"]
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "maddpg_jax.cli", *argv, *flags, "--process-id", str(pid)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for pid in (0, 1)
+    ]
+
+
 def test_cli_sweep_across_two_processes(tmp_path):
     """The CLI's --coordinator-address/--num-processes/--process-id: two local processes
     (one CPU device each) train one 2-member sweep; process 0 writes the run directory."""
-    port, out = _free_port(), tmp_path / "sweep"
+    out = tmp_path / "sweep"
     env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1")
     small = [
         "--num-envs",
@@ -129,32 +144,7 @@ def test_cli_sweep_across_two_processes(tmp_path):
         "--seeds",
         "2",
     ]
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "maddpg_jax.cli",
-                "sweep",
-                *small,
-                "--out",
-                str(out),
-                "--no-progress",
-                "--coordinator-address",
-                f"127.0.0.1:{port}",
-                "--num-processes",
-                "2",
-                "--process-id",
-                str(pid),
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for pid in (0, 1)
-    ]
-    for p in procs:
+    for p in cli_in_two_processes(["sweep", *small, "--out", str(out), "--no-progress"], env):
         finish(p)
     summary = [json.loads(line) for line in (out / "summary.jsonl").read_text().splitlines()]
     assert sorted(r["member"] for r in summary) == [0, 1]
@@ -172,8 +162,7 @@ def test_pbt_across_two_processes_makes_the_choices_of_one(tmp_path):
     devices, and process 0 writes it."""
     from tests.test_pbt import PBT
 
-    port = _free_port()
-    argv = [PBT[0], *PBT[1:], "--total-env-steps", "768"]
+    argv = [*PBT, "--total-env-steps", "768"]
     argv[argv.index("--members") + 1] = "2"  # fraction 0.5: one member replaced per step
     one_env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=2")
     one = subprocess.run(
@@ -185,28 +174,7 @@ def test_pbt_across_two_processes_makes_the_choices_of_one(tmp_path):
     )
     assert one.returncode == 0, one.stdout + one.stderr
     env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1")
-    flags = ["--coordinator-address", f"127.0.0.1:{port}", "--num-processes", "2"]
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "maddpg_jax.cli",
-                *argv,
-                "--out",
-                str(tmp_path / "two"),
-                *flags,
-                "--process-id",
-                str(pid),
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for pid in (0, 1)
-    ]
-    for p in procs:
+    for p in cli_in_two_processes([*argv, "--out", str(tmp_path / "two")], env):
         finish(p)
     lineage = lambda d: [json.loads(line) for line in (d / "pbt.jsonl").read_text().splitlines()]
     two = lineage(tmp_path / "two")
