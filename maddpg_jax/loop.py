@@ -55,7 +55,7 @@ def compile_chunks(runner: MemberRunner, state, hparams, plan) -> None:
     """Compile every distinct chunk of ``plan`` ahead of time (so callers can time
     compilation apart from running)."""
     for n, learn, select in sorted(set(plan)):
-        runner.compile(state, hparams, n, learn, select)
+        runner.compile(state, hparams, n, learn, select, donate=True)
 
 
 def run_chunks(
@@ -74,14 +74,16 @@ def run_chunks(
     After each chunk, ``adapt(chunk) -> (state, hparams)`` (population-based training's
     exploit step, :mod:`maddpg_jax.pbt`) may replace the state and hyperparameters the run
     goes on with; then ``on_chunk(chunk)`` is called; returning ``False`` stops the loop.
-    Returns ``(last chunk or None, whether the plan ran to its end)``. The caller decides
+    ``state`` is donated to the first chunk and each chunk's state to the next (no copy of
+    the replay buffer per chunk): use only the last chunk's. Returns ``(last chunk or None,
+    whether the plan ran to its end)``. The caller decides
     from the chunk what to keep (a chunk with non-finite losses, say, is not checkpointed).
     """
     t0 = clock() - wall_offset
     it, chunk = start, None
     for n, learn, select in plan:
         t_chunk = clock()
-        state, metrics = runner.run(state, hparams, n, learn, select)
+        state, metrics = runner.run(state, hparams, n, learn, select, donate=True)
         metrics = fetch(metrics)
         now = clock()
         chunk = Chunk(it, n, learn, state, metrics, now - t0, now - t_chunk, hparams)

@@ -230,3 +230,38 @@ def test_critic_mode_per_team_marks_rows_by_team():
     np.testing.assert_array_equal(spec.critic_sees("joint"), np.ones((4, 4)))
     with pytest.raises(ValueError, match="no team 'prey'"):
         spec.critic_sees("prey=local")
+
+
+def test_donated_chunk_equals_the_copying_one_and_consumes_its_input():
+    """run_chunks donates the state to each chunk (no copy of the replay buffer per chunk).
+    Catches: donation that changes results, or a runner that silently keeps the input
+    (the copy it was meant to save)."""
+    from maddpg_jax import members as members_lib
+
+    config = Config(**TINY)
+    _, runner, placed = members_lib.build(config, members_lib.seed_members(config, 2))
+    keys, hp = members_lib.place(runner, config, placed)
+    state = runner.init(keys, hp)
+    kept = jax.tree.map(jnp.copy, state)
+    copied, m1 = runner.run(kept, hp, 24, False)
+    donated, m2 = runner.run(state, hp, 24, False, donate=True)
+    chex.assert_trees_all_equal((copied, m1), (donated, m2))
+    assert all(x.is_deleted() for x in jax.tree.leaves(state))
+    assert not any(x.is_deleted() for x in jax.tree.leaves(kept))
+
+
+def test_member_state_size_decides_looping_or_vmapping_on_a_cpu():
+    """state_bytes matches what init allocates, and a member whose state is over
+    LOOP_STATE_LIMIT is vmapped with the others instead of looped over (the loop slices
+    and restacks each member's replay buffer at every chunk). Catches: a size estimate that
+    ignores the buffer, or a runner that loops over 500 MB members."""
+    from maddpg_jax.parallel import LOOP_STATE_LIMIT, MemberRunner, default_member_chunk, state_bytes
+
+    trainer = make_trainer(Config(**TINY))
+    state = jax.jit(trainer.init)(trainer.config.key(0), trainer.config.hparams())
+    assert state_bytes(trainer) == sum(x.nbytes for x in jax.tree.leaves(state) if x.shape)
+    cpu = jax.devices("cpu")
+    assert default_member_chunk(cpu, LOOP_STATE_LIMIT) < 8 < default_member_chunk(cpu, LOOP_STATE_LIMIT + 1)
+    assert MemberRunner(trainer, 8, cpu[:1]).member_chunk < 8
+    big = make_trainer(Config(**dict(TINY, buffer_size=2_000_000)))  # shapes only: nothing allocated
+    assert state_bytes(big) > LOOP_STATE_LIMIT and MemberRunner(big, 8, cpu[:1]).member_chunk >= 8
