@@ -30,12 +30,11 @@ from maddpg_jax.parallel import configure_host_devices
 
 configure_host_devices()
 
+from maddpg_jax.config import STABILISERS_OFF
+
 ROWS = [(1, 256, 1), (16, 256, 1), (64, 256, 2), (1024, 1024, 1)]
 PLAIN = dict(
-    twin_critics=False,
-    target_noise=0.0,
-    critic_layer_norm=False,
-    huber_delta=0.0,
+    STABILISERS_OFF,
     final_layer_init=0.0,
     gamma=0.95,
     tau=0.01,

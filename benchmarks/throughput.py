@@ -31,13 +31,11 @@ import jax
 import jax.numpy as jnp
 
 from maddpg_jax import Config, make_trainer
+from maddpg_jax.config import STABILISERS_OFF
 
 ROWS = [(16, 256, 1), (64, 256, 2), (1024, 1024, 1)]
 PLAIN = dict(
-    twin_critics=False,
-    target_noise=0.0,
-    critic_layer_norm=False,
-    huber_delta=0.0,
+    STABILISERS_OFF,
     final_layer_init=0.0,
     gamma=0.95,
     tau=0.01,

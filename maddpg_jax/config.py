@@ -22,6 +22,11 @@ import jax.numpy as jnp
 from flax import struct
 from flax.core import FrozenDict
 
+# The switches that turn this project's stabilisers off (twin critics, target smoothing,
+# critic layer norm, Huber loss): what plain MADDPG runs with, as the paper and the
+# benchmarks' conventional baselines do.
+STABILISERS_OFF = dict(twin_critics=False, target_noise=0.0, critic_layer_norm=False, huber_delta=0.0)
+
 
 class ConfigError(ValueError):
     """A bad configuration value; ``field`` names the config field or env argument
