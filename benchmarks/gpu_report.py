@@ -45,28 +45,46 @@ def peak_memory_gib() -> float | None:
     return None if peak is None else peak / 2**30
 
 
+def program_gib(compiled) -> float | None:
+    """Device memory one compiled chunk needs, from XLA's own accounting: its arguments
+    and outputs (less what donation lets them share) plus its scratch space. Unlike the
+    device's peak, this belongs to one program, not to everything run before it."""
+    try:
+        m = compiled.memory_analysis()
+        used = m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes + m.temp_size_in_bytes
+    except Exception:  # backends without the analysis
+        return None
+    return used / 2**30
+
+
 def rate(config: Config, num_members: int, iterations: int, seconds: float) -> dict:
     """Aggregate env steps/s with learning of ``num_members`` members of ``config`` in one
-    program, timed over chunks of ``iterations`` after compiling; compile seconds too."""
+    program, timed over chunks of ``iterations`` after compiling; compile seconds too.
+    Chunks donate their state, as training does (no copy of the replay buffer per call)."""
     members = members_lib.seed_members(config, num_members)
     trainer, runner, placed = members_lib.build(config, members)
     keys, hp = members_lib.place(runner, config, placed)
     state = runner.init(keys, hp)
     t0 = time.perf_counter()
-    runner.compile(state, hp, iterations, True)
+    compiled = runner.compile(state, hp, iterations, True, donate=True)
     compile_s = time.perf_counter() - t0
-    state, _ = jax.block_until_ready(runner.run(state, hp, iterations, True))  # warm
+    state, _ = jax.block_until_ready(runner.run(state, hp, iterations, True, donate=True))  # warm
     chunks, t0 = 0, time.perf_counter()
     while chunks < 2 or time.perf_counter() - t0 < seconds:
-        state, _ = jax.block_until_ready(runner.run(state, hp, iterations, True))
+        state, _ = jax.block_until_ready(runner.run(state, hp, iterations, True, donate=True))
         chunks += 1
     chunk_s = (time.perf_counter() - t0) / chunks
     return {
         "steps_per_s": iterations * config.num_envs * num_members / chunk_s,
         "chunk_s": chunk_s,
         "compile_s": compile_s,
+        "program_gib": program_gib(compiled),
         "peak_gib": peak_memory_gib(),
     }
+
+
+def fmt_gib(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
 
 
 def main() -> None:
@@ -84,6 +102,14 @@ def main() -> None:
     dev = jax.devices()[0]
     name = re.sub(r"[^A-Za-z0-9]+", "_", dev.device_kind).strip("_") or dev.platform
     from benchmarks.common import machine
+    from maddpg_jax.rundir import atomic_write_text
+
+    out = a.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", f"gpu_{name}.md")
+
+    def save(lines: list[str]) -> None:
+        """Print the newest row and rewrite the report so far: a run cut short keeps its rows."""
+        print(lines[-1], flush=True)
+        atomic_write_text(out, "\n".join(lines) + "\n")
 
     lines = [f"# maddpg-jax on {dev.device_kind}", "", f"Machine: {machine()}. `python benchmarks/gpu_report.py`", ""]
     lines += [
@@ -91,19 +117,18 @@ def main() -> None:
         "",
         "## One run: env steps/s with learning",
         "",
-        "| envs E | batch B | env steps/s | iteration ms | compile s | peak device GiB |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| envs E | batch B | env steps/s | iteration ms | compile s | program GiB | device peak so far GiB |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for b in batches:
         for e in envs_list:
             c = Config(num_envs=e, batch_size=b, updates_per_step=1, buffer_size=max(4 * e, 1 << 16), **small)
             r = rate(c, 1, 8 if tiny else 32, seconds)
-            peak = "-" if r["peak_gib"] is None else f"{r['peak_gib']:.2f}"
             lines.append(
                 f"| {e:,} | {b} | {r['steps_per_s']:,.0f} | {r['chunk_s'] / (8 if tiny else 32) * 1e3:.2f} | "
-                f"{r['compile_s']:.1f} | {peak} |"
+                f"{r['compile_s']:.1f} | {fmt_gib(r['program_gib'])} | {fmt_gib(r['peak_gib'])} |"
             )
-            print(lines[-1], flush=True)
+            save(lines)
     from benchmarks import kernels
 
     k_rows = {
@@ -112,11 +137,12 @@ def main() -> None:
         if not (tiny and n == "plain")
     }
     lines += ["", "## Kernels per iteration at (E, B, U) = (16, 256, 1)", "", kernels.table(k_rows), ""]
+    save(lines)
     lines += [
         "## Sweeps in one program (E = 64, B = 128, U = 4: the defaults)",
         "",
-        "| members | aggregate env steps/s | chunk s | x one member's chunk | compile s |",
-        "|---:|---:|---:|---:|---:|",
+        "| members | aggregate env steps/s | chunk s | x one member's chunk | compile s | program GiB |",
+        "|---:|---:|---:|---:|---:|---:|",
     ]
     one = None
     for m in sweep_members:
@@ -124,13 +150,10 @@ def main() -> None:
         r = rate(c, m, 8 if tiny else 160, seconds)
         one = one or r["chunk_s"]
         lines.append(
-            f"| {m} | {r['steps_per_s']:,.0f} | {r['chunk_s']:.3f} | {r['chunk_s'] / one:.2f} | {r['compile_s']:.1f} |"
+            f"| {m} | {r['steps_per_s']:,.0f} | {r['chunk_s']:.3f} | {r['chunk_s'] / one:.2f} | "
+            f"{r['compile_s']:.1f} | {fmt_gib(r['program_gib'])} |"
         )
-        print(lines[-1], flush=True)
-    out = a.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", f"gpu_{name}.md")
-    from maddpg_jax.rundir import atomic_write_text
-
-    atomic_write_text(out, "\n".join(lines) + "\n")
+        save(lines)
     print(f"wrote {out}")
 
 

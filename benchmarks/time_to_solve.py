@@ -114,8 +114,8 @@ def main():
     ap.add_argument(
         "--paths",
         default="1,layered",
-        help="one path each: a member chunk (an integer), or 'layered' (flat_params off, member chunk 1) "
-        "(default: 1,layered)",
+        help="one path each: a member chunk (an integer), or 'layered' (flat_params off, member chunk 1; "
+        "'layered:N' vmaps N members together, for a GPU) (default: 1,layered)",
     )
     ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="config overrides")
     ap.add_argument("--env-kwargs", default="", metavar="K=V,...", help="the env's arguments")
@@ -138,8 +138,9 @@ def main():
         # With flat parameters, vmapping members 1 or 4 at a time gave bit-identical runs, so
         # the default second path computes with per-layer parameters instead: the same
         # algorithm and values in another float32 order.
-        chunk = 1 if path == "layered" else int(path)
-        result = run(config.replace(flat_params=False) if path == "layered" else config, args.seeds, chunk)
+        layered = path.startswith("layered")
+        chunk = int(path.partition(":")[2] or 1) if layered else int(path)
+        result = run(config.replace(flat_params=False) if layered else config, args.seeds, chunk)
         s = summarize(result, solved)
         fmt = lambda v, f: "-" if v is None else format(v, f)
         print(

@@ -48,6 +48,29 @@ def add(state: BufferState, batch: Any) -> BufferState:
     )
 
 
+def sample_windows(
+    state: BufferState, key: jax.Array, batch_size: int, length: int, stride: int
+) -> tuple[Any, jax.Array]:
+    """``batch_size`` windows of ``length`` transitions, each ``stride`` apart in the order
+    they were written, drawn uniformly over the windows whose first transition is stored.
+
+    The trainer adds one transition per env per step, ``E`` at a time, so with ``stride = E``
+    a window is one env's ``length`` consecutive steps. Returns (windows, every leaf
+    ``[batch_size, length, ...]``; ``valid [batch_size, length]`` bool: the transition was
+    written after the window's first and is still stored; steps past the newest are not).
+    """
+    cap = capacity(state)
+    size = jnp.maximum(state.size, 1)
+    oldest = (state.insert_position - state.size) % cap
+    # Starts are drawn where a whole window fits once the buffer holds one (the tail's
+    # starts would see only their first steps); ``valid`` covers the start of training.
+    starts = jnp.maximum(size - (length - 1) * stride, 1)
+    first = jax.random.randint(key, (batch_size,), 0, starts)
+    age = first[:, None] + stride * jnp.arange(length, dtype=jnp.int32)  # [B, L] from the oldest
+    idx = (oldest + age) % cap
+    return jax.tree.map(lambda d: d[idx], state.data), age < size
+
+
 def sample(state: BufferState, key: jax.Array, batch_size: int) -> Any:
     """``batch_size`` transitions drawn uniformly (with replacement) from those stored.
 

@@ -150,6 +150,10 @@ class Config:
     """clip gradients to this global norm (0 = off)"""
     action_penalty: float = default(1.0)
     """weight of mean(pre_tanh_action^2) in the actor loss, against saturation (continuous)"""
+    n_step: int = default(1)
+    """critic targets from n-step returns: the discounted rewards of n consecutive steps of one
+    env, then the target critics' bootstrap (cut short where the episode ended); 1 = MADDPG's
+    one-step target"""
     lr_decay: Literal["linear", "late", "none"] = default("late")
     """learning-rate schedule: 'linear' anneals both rates to 0 at total_env_steps, 'late' holds them
     for the first half and then anneals to 0, 'none' keeps them"""
@@ -289,7 +293,15 @@ def check_hparam(name: str, value) -> None:
 
 def validate(c: Config) -> None:
     """Check every field; raise :class:`ConfigError` naming the first bad one."""
-    for name in ("num_envs", "batch_size", "buffer_size", "updates_per_step", "total_env_steps", "actor_delay"):
+    for name in (
+        "num_envs",
+        "batch_size",
+        "buffer_size",
+        "updates_per_step",
+        "total_env_steps",
+        "actor_delay",
+        "n_step",
+    ):
         v = getattr(c, name)
         if not _is_int(v) or v < 1:
             raise ConfigError(name, f"must be an integer >= 1, got {v!r}")
@@ -303,6 +315,10 @@ def validate(c: Config) -> None:
         raise ConfigError("log_every", f"must be an integer >= 1, got {c.log_every!r}")
     if c.batch_size > c.buffer_size:
         raise ConfigError("batch_size", f"must be <= buffer_size ({c.buffer_size}), got {c.batch_size}")
+    if c.n_step * c.num_envs > c.buffer_size:
+        raise ConfigError(
+            "n_step", f"must be <= buffer_size / num_envs ({c.buffer_size // c.num_envs}), got {c.n_step}"
+        )
     if c.total_env_steps < c.num_envs:
         raise ConfigError("total_env_steps", f"must be >= num_envs ({c.num_envs}), got {c.total_env_steps}")
     if (

@@ -27,6 +27,41 @@ class Transition(NamedTuple):
     reward: jax.Array  # [..., A]
     next_obs: jax.Array  # [..., A, O] the true next observation (final one at episode end)
     terminated: jax.Array  # [..., A] float32 1.0 where the episode terminated
+    # [..., A] float32 1.0 where the episode ended (terminated or truncated): stored only
+    # for n-step targets, which must not run on into the next episode of the same env.
+    ended: jax.Array | None = None
+
+
+def n_step_transition(window: Transition, valid: jax.Array, gamma) -> tuple[Transition, jax.Array]:
+    """The n-step transition of each window of consecutive steps of one env.
+
+    R = sum_k gamma^k r_k over the steps up to and including the first where the episode
+    ended (or the last valid one), bootstrapped from that step's next observation:
+    y = R + gamma^m (1 - terminated_m) Q'(next_obs_m), m = steps counted.
+
+    Args:
+        window: leaves [B, n, ...] (``ended`` required); valid: [B, n] bool; gamma: scalar.
+    Returns: (a Transition [B, ...] holding R, the first step's obs and action and step
+        m's next_obs and terminated; discount [B] = gamma^m).
+    """
+    n = valid.shape[1]
+    ended = jnp.max(window.ended, axis=-1)  # [B, n] the env resets every agent together
+    # Step k counts when every earlier step of the window stayed in the episode.
+    stop = jnp.logical_or(ended > 0, ~valid).astype(jnp.float32)
+    alive = jnp.cumprod(jnp.concatenate([jnp.ones_like(stop[:, :1]), 1.0 - stop[:, :-1]], axis=1), axis=1)
+    alive = alive * valid
+    powers = gamma ** jnp.arange(n, dtype=jnp.float32)  # [n]
+    reward = jnp.einsum("bna,bn,n->ba", window.reward, alive, powers)
+    last = jnp.maximum(alive.sum(axis=1).astype(jnp.int32) - 1, 0)  # [B] index of step m - 1
+    pick = lambda x: jnp.take_along_axis(x, last.reshape((-1, 1) + (1,) * (x.ndim - 2)), axis=1)[:, 0]
+    batch = Transition(
+        obs=window.obs[:, 0],
+        action=window.action[:, 0],
+        reward=reward,
+        next_obs=pick(window.next_obs),
+        terminated=pick(window.terminated),
+    )
+    return batch, gamma ** (last + 1).astype(jnp.float32)
 
 
 def critic_target(reward, terminated, next_q, gamma):
@@ -37,7 +72,8 @@ def critic_target(reward, terminated, next_q, gamma):
 
     Args:
         reward: [B]; terminated: [B] (1.0 = terminal); next_q: [Q, B] target critics'
-            values of the next state and the target actors' actions; gamma: scalar.
+            values of the next state and the target actors' actions; gamma: scalar, or
+            [B] (n-step targets: gamma^m per transition).
     Returns: [B].
     """
     return reward + gamma * (1.0 - terminated) * jnp.min(next_q, axis=0)

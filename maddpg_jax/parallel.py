@@ -179,14 +179,14 @@ class MemberRunner:
             return compiled(state, hparams)
         return self._run(num_iterations, learn, select, donate)(state, hparams)
 
-    def compile(
-        self, state, hparams, num_iterations: int, learn: bool, select: bool = False, donate: bool = False
-    ) -> None:
+    def compile(self, state, hparams, num_iterations: int, learn: bool, select: bool = False, donate: bool = False):
         """Compile ahead of time (so the caller can time compilation apart from running);
         :meth:`run` with the same arguments then uses this executable (jit's own cache would
-        not see it)."""
+        not see it). Returns the executable (for its ``memory_analysis``, say)."""
         fn = self._run(num_iterations, learn, select, donate)
-        self._compiled[(num_iterations, learn, select, donate)] = fn.lower(state, hparams).compile()
+        compiled = fn.lower(state, hparams).compile()
+        self._compiled[(num_iterations, learn, select, donate)] = compiled
+        return compiled
 
 
 def fetch(tree: Any) -> Any:

@@ -106,6 +106,7 @@ def init_state(trainer: Trainer, key: jax.Array, hp: HParams, local_key=lambda k
         reward=jnp.zeros((a,)),
         next_obs=jnp.zeros((a, o)),
         terminated=jnp.zeros((a,)),
+        ended=jnp.zeros((a,)) if c.n_step > 1 else None,
     )
     agents = init_agents(learner, k_actor, k_critic, hp)
     return TrainState(
@@ -172,6 +173,7 @@ def iteration(trainer: Trainer, state: TrainState, hp: HParams, learn: bool, psu
             reward=reward,
             next_obs=info["final_observation"],
             terminated=terminated.astype(jnp.float32),
+            ended=(terminated | truncated).astype(jnp.float32) if c.n_step > 1 else None,
         ),
     )
     if learn:

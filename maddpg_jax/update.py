@@ -18,7 +18,7 @@ from flax import struct
 from maddpg_jax import buffer as rb
 from maddpg_jax.acting import AgentSpec
 from maddpg_jax.config import Config, HParams
-from maddpg_jax.losses import Losses, polyak
+from maddpg_jax.losses import Losses, n_step_transition, polyak
 from maddpg_jax.networks import Networks
 
 
@@ -95,13 +95,19 @@ def lr_factor(learner: Learner, updates: jax.Array) -> jax.Array:
     return jnp.float32(1.0)
 
 
-def update_critics(learner: Learner, agents: AgentParams, batch, key, hp: HParams, lr_scale):
-    """Every agent's critic, one Adam step (``key``: the target policy's smoothing noise).
+def update_critics(learner: Learner, agents: AgentParams, batch, key, hp: HParams, lr_scale, discount=None):
+    """Every agent's critic, one Adam step (``key``: the target policy's smoothing noise;
+    ``discount``: the bootstrap's discount, scalar or [B], default ``hp.gamma``).
     Returns (critic params, opt state, loss [A], q [A])."""
     next_actions = learner.losses.target_actions(agents.target_actor, batch.next_obs, key)
     grad_fn = jax.value_and_grad(learner.losses.critic_loss, has_aux=True)
     (loss, q_mean), grads = jax.vmap(grad_fn, in_axes=(0, 0, 0, None, None, None))(
-        agents.critic, agents.target_critic, jnp.arange(learner.spec.num_agents), batch, next_actions, hp.gamma
+        agents.critic,
+        agents.target_critic,
+        jnp.arange(learner.spec.num_agents),
+        batch,
+        next_actions,
+        hp.gamma if discount is None else discount,
     )
     grads = pmean(learner, grads)
     updates, opt = jax.vmap(make_optimizer(learner.config, hp.critic_lr * lr_scale).update)(
@@ -134,8 +140,15 @@ def update_round(
     """One update of every agent on one minibatch drawn from ``buffer``; ``updates`` is the
     number of rounds done before this one (for the schedule and the actor delay)."""
     k_sample, k_target, k_actor = jax.random.split(key, 3)
-    batch = rb.sample(buffer, k_sample, learner.batch_size)
-    return update_on_batch(learner, agents, batch, updates, k_target, k_actor, hp)
+    n = learner.config.n_step
+    if n == 1:
+        batch = rb.sample(buffer, k_sample, learner.batch_size)
+        return update_on_batch(learner, agents, batch, updates, k_target, k_actor, hp)
+    # One env's consecutive steps lie num_envs (this device's) apart in the buffer.
+    num_envs = learner.config.num_envs * learner.batch_size // learner.config.batch_size
+    window, valid = rb.sample_windows(buffer, k_sample, learner.batch_size, n, num_envs)
+    batch, discount = n_step_transition(window, valid, hp.gamma)
+    return update_on_batch(learner, agents, batch, updates, k_target, k_actor, hp, discount)
 
 
 def update_on_batch(
@@ -146,11 +159,13 @@ def update_on_batch(
     k_target: jax.Array,
     k_actor: jax.Array,
     hp: HParams,
+    discount=None,
 ) -> tuple[AgentParams, UpdateMetrics]:
     """:func:`update_round` on a given batch (leaves ``[B, ...]``); ``k_target`` draws the
-    target policy's smoothing noise, ``k_actor`` the actors' Gumbel noise (discrete)."""
+    target policy's smoothing noise, ``k_actor`` the actors' Gumbel noise (discrete);
+    ``discount`` the bootstrap's (scalar or [B]; default ``hp.gamma``)."""
     lr_scale = lr_factor(learner, updates)
-    critic, critic_opt, c_loss, q_mean = update_critics(learner, agents, batch, k_target, hp, lr_scale)
+    critic, critic_opt, c_loss, q_mean = update_critics(learner, agents, batch, k_target, hp, lr_scale, discount)
 
     def actor_step(_):
         return update_actors(learner, agents, critic, batch, k_actor, hp, lr_scale)

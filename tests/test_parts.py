@@ -265,3 +265,72 @@ def test_member_state_size_decides_looping_or_vmapping_on_a_cpu():
     assert MemberRunner(trainer, 8, cpu[:1]).member_chunk < 8
     big = make_trainer(Config(**dict(TINY, buffer_size=2_000_000)))  # shapes only: nothing allocated
     assert state_bytes(big) > LOOP_STATE_LIMIT and MemberRunner(big, 8, cpu[:1]).member_chunk >= 8
+
+
+def test_n_step_transition_by_hand():
+    """Fault caught: a return that runs on past an episode's end (into the next episode
+    of the same env), a wrong bootstrap step or discount, or steps past the newest stored.
+    Three windows of n = 3, one agent, gamma 0.5, rewards 1, 2, 4:
+    - no end: R = 1 + 0.5*2 + 0.25*4 = 3, bootstrap from step 2's next_obs, discount 0.125;
+    - ended (truncated) at step 1: R = 1 + 0.5*2 = 2, bootstrap from step 1, discount 0.25,
+      terminated 0 (a time limit bootstraps);
+    - step 2 not yet written: R = 2, bootstrap from step 1, discount 0.25."""
+    from maddpg_jax.losses import Transition, n_step_transition
+
+    b, n = 3, 3
+    reward = jnp.broadcast_to(jnp.array([1.0, 2.0, 4.0])[None, :, None], (b, n, 1))
+    next_obs = jnp.broadcast_to(jnp.arange(n, dtype=jnp.float32)[None, :, None, None] + 10, (b, n, 1, 1))
+    ended = jnp.zeros((b, n, 1)).at[1, 1, 0].set(1.0)
+    window = Transition(
+        obs=jnp.ones((b, n, 1, 1)) * jnp.arange(n)[None, :, None, None],
+        action=jnp.zeros((b, n, 1, 1)),
+        reward=reward,
+        next_obs=next_obs,
+        terminated=jnp.zeros((b, n, 1)).at[0, 2, 0].set(1.0),
+        ended=ended,
+    )
+    valid = jnp.ones((b, n), bool).at[2, 2].set(False)
+    batch, discount = n_step_transition(window, valid, jnp.float32(0.5))
+    np.testing.assert_allclose(batch.reward[:, 0], [3.0, 2.0, 2.0])
+    np.testing.assert_allclose(batch.next_obs[:, 0, 0], [12.0, 11.0, 11.0])
+    np.testing.assert_allclose(batch.terminated[:, 0], [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(discount, [0.125, 0.25, 0.25])
+    np.testing.assert_allclose(batch.obs[:, 0, 0], [0.0, 0.0, 0.0])  # the window's first step
+
+
+def test_buffer_windows_follow_one_env_across_the_wrap():
+    """Fault caught: a window that strides from the wrong origin once the buffer has wrapped,
+    or starts where its later steps are overwritten or not yet written. 3 envs write steps
+    0..9 (value 10 * step + env) into a capacity 20 that holds the last 6 steps and 2 envs
+    of a 7th; every window of 3 must be one env's 3 consecutive steps, all still stored."""
+    from maddpg_jax import buffer as rb
+
+    state = rb.init({"v": jnp.zeros(())}, capacity=20)
+    for step in range(10):
+        state = rb.add(state, {"v": 10.0 * step + jnp.arange(3.0)})
+    windows, valid = rb.sample_windows(state, jax.random.key(0), 4096, 3, 3)
+    v = np.asarray(windows["v"])
+    assert bool(valid.all())
+    np.testing.assert_array_equal(v[:, 1] - v[:, 0], 10.0)  # same env, next step
+    np.testing.assert_array_equal(v[:, 2] - v[:, 1], 10.0)
+    # Oldest stored: step 3, envs 1 and 2 (step 3 env 0 was overwritten); newest start: step 7.
+    assert v[:, 0].min() == 31.0 and v[:, 2].max() == 92.0
+    assert len(np.unique(v[:, 0])) == 14  # 20 stored - 2 steps x 3 envs without a whole window
+
+
+def test_trainer_n_step_windows_are_one_envs_consecutive_steps():
+    """Fault caught: a stride other than the envs per device, so a window mixes envs. In a
+    trained buffer, step k + 1's obs of a window equals step k's next_obs except where
+    step k ended the episode (auto-reset)."""
+    from maddpg_jax import buffer as rb
+
+    c = Config(**TINY, n_step=3, eval_episodes=0)
+    trainer = make_trainer(c)
+    state = jax.jit(trainer.init)(jax.random.key(0), c.hparams())
+    state = jax.jit(lambda s: trainer.run(s, c.hparams(), 40, True)[0])(state)
+    w, valid = rb.sample_windows(state.buffer, jax.random.key(1), 512, 3, c.num_envs)
+    same = np.isclose(np.asarray(w.obs[:, 1:]), np.asarray(w.next_obs[:, :-1])).all(axis=(-1, -2))
+    ended = np.asarray(w.ended[:, :-1]).max(-1) > 0
+    assert bool(valid.all())
+    np.testing.assert_array_equal(same | ended, True)
+    assert ended.any() and (~ended).any()
