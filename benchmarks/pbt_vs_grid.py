@@ -56,6 +56,8 @@ PLAIN = [
     "0.1",
     "--lr-decay",
     "none",
+    "--n-step",
+    "1",
     "--no-progress",
 ]
 LOW, HIGH = 1e-4, 3e-3

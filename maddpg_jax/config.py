@@ -23,9 +23,9 @@ from flax import struct
 from flax.core import FrozenDict
 
 # The switches that turn this project's stabilisers off (twin critics, target smoothing,
-# critic layer norm, Huber loss): what plain MADDPG runs with, as the paper and the
-# benchmarks' conventional baselines do.
-STABILISERS_OFF = dict(twin_critics=False, target_noise=0.0, critic_layer_norm=False, huber_delta=0.0)
+# critic layer norm, Huber loss, n-step targets): what plain MADDPG runs with, as the paper
+# and the benchmarks' conventional baselines do.
+STABILISERS_OFF = dict(twin_critics=False, target_noise=0.0, critic_layer_norm=False, huber_delta=0.0, n_step=1)
 
 
 class ConfigError(ValueError):

@@ -247,6 +247,7 @@ def test_discrete_and_plain_maddpg_run():
         final_layer_init=0.0,
         actor_delay=2,
         grad_clip=1.0,
+        n_step=1,
     )
     state, m = jax.jit(make_trainer(c).train)(jax.random.key(0), c.hparams())
     assert np.isfinite(m.critic_loss[-1]) and np.isfinite(m.actor_loss[-1])
