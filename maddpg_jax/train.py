@@ -23,7 +23,7 @@ from maddpg_jax import buffer as rb
 from maddpg_jax.config import Config, HParams
 from maddpg_jax.losses import Transition, make_losses
 from maddpg_jax.networks import Networks, flatten_networks, make_networks
-from maddpg_jax.update import AgentParams, Learner, init_agents, update_round
+from maddpg_jax.update import AgentParams, Learner, init_agents, shards, update_round
 
 LOSS_NAMES = ("critic_loss", "actor_loss", "q_mean")
 
@@ -97,7 +97,7 @@ def init_state(trainer: Trainer, key: jax.Array, hp: HParams, local_key=lambda k
     c, spec, learner = trainer.config, trainer.spec, trainer.learner
     k_actor, k_critic, k_env, k_loop = jax.random.split(key, 4)
     k_env, k_loop = local_key(k_env), local_key(k_loop)
-    num_envs = c.num_envs // _shards(learner)
+    num_envs = c.num_envs // shards(learner)
     obs, env_state = envs.VecEnv(trainer.env, num_envs).reset(k_env, trainer.env_params)
     a, o, d = spec.num_agents, spec.obs_dim, spec.act_dim
     example = Transition(
@@ -111,7 +111,7 @@ def init_state(trainer: Trainer, key: jax.Array, hp: HParams, local_key=lambda k
     agents = init_agents(learner, k_actor, k_critic, hp)
     return TrainState(
         agents=agents,
-        buffer=rb.init(example, c.buffer_size // _shards(learner)),
+        buffer=rb.init(example, c.buffer_size // shards(learner)),
         env_state=env_state,
         obs=obs,
         stats=episodes.init_stats(spec, num_envs),
@@ -124,10 +124,6 @@ def init_state(trainer: Trainer, key: jax.Array, hp: HParams, local_key=lambda k
         best_eval_return=jnp.float32(-jnp.inf),
         eval_return=jnp.float32(jnp.nan),
     )
-
-
-def _shards(learner: Learner) -> int:
-    return learner.config.batch_size // learner.batch_size
 
 
 def learn_rounds(trainer: Trainer, state: TrainState, buffer, key, hp: HParams):

@@ -53,6 +53,12 @@ class Learner(NamedTuple):
     data_axis: str | None = None  # mesh axis to average gradients over, or None
 
 
+def shards(learner: Learner) -> int:
+    """Data-parallel devices one run is spread over (1 without data parallelism): each holds
+    ``num_envs``, ``buffer_size`` and ``batch_size`` divided by this."""
+    return learner.config.batch_size // learner.batch_size
+
+
 def pmean(learner: Learner, x):
     return jax.lax.pmean(x, learner.data_axis) if learner.data_axis else x
 
@@ -145,7 +151,7 @@ def update_round(
         batch = rb.sample(buffer, k_sample, learner.batch_size)
         return update_on_batch(learner, agents, batch, updates, k_target, k_actor, hp)
     # One env's consecutive steps lie num_envs (this device's) apart in the buffer.
-    num_envs = learner.config.num_envs * learner.batch_size // learner.config.batch_size
+    num_envs = learner.config.num_envs // shards(learner)
     window, valid = rb.sample_windows(buffer, k_sample, learner.batch_size, n, num_envs)
     batch, discount = n_step_transition(window, valid, hp.gamma)
     return update_on_batch(learner, agents, batch, updates, k_target, k_actor, hp, discount)

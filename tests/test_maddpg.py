@@ -9,6 +9,7 @@ import envs
 from maddpg_jax import Config, ConfigError, make_trainer
 from maddpg_jax import buffer as rb
 from maddpg_jax.acting import AgentSpec
+from maddpg_jax.config import STABILISERS_OFF
 from maddpg_jax.losses import Transition, critic_target, joint_action_for_agent, make_losses, polyak
 from maddpg_jax.networks import Critic, make_networks
 
@@ -240,14 +241,10 @@ def test_discrete_and_plain_maddpg_run():
     c = Config(
         **TINY,
         env_kwargs={"action_type": "discrete"},
-        twin_critics=False,
-        target_noise=0.0,
-        critic_layer_norm=False,
-        huber_delta=0.0,
+        **STABILISERS_OFF,
         final_layer_init=0.0,
         actor_delay=2,
         grad_clip=1.0,
-        n_step=1,
     )
     state, m = jax.jit(make_trainer(c).train)(jax.random.key(0), c.hparams())
     assert np.isfinite(m.critic_loss[-1]) and np.isfinite(m.actor_loss[-1])
