@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import os
 import platform
+
+
+def parse_set(items) -> dict:
+    """``["field=value", ...]`` -> {field: value}, values parsed as Python literals where
+    they are one (``3``, ``1e-3``, ``True``), else kept as strings."""
+    out = {}
+    for item in items:
+        k, v = item.split("=", 1)
+        try:
+            out[k] = ast.literal_eval(v)
+        except (ValueError, SyntaxError):
+            out[k] = v
+    return out
 
 
 def cpu_name() -> str:

@@ -158,8 +158,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=3.0, help="time each variant runs for its timing")
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="config overrides for both")
     a = p.parse_args()
-    from benchmarks.common import machine
-    from benchmarks.time_to_solve import parse_set
+    from benchmarks.common import machine, parse_set
 
     overrides = parse_set(a.set)
     rows = {

@@ -25,19 +25,20 @@ configure_host_devices()
 
 import numpy as np
 
-from benchmarks.common import kept_policy_returns, machine
+from benchmarks.common import kept_policy_returns, machine, parse_set
 from envs.jaxmarl_adapter import MPE_SCENARIOS
 from maddpg_jax import Config
 from maddpg_jax import members as members_lib
 from maddpg_jax.loop import plan_chunks, run_chunks
 
 
-def scenario(env: str, action_type: str, seeds: int, steps: int, episodes: int) -> dict:
+def scenario(env: str, action_type: str, seeds: int, steps: int, episodes: int, overrides=None) -> dict:
     config = Config(
         env=env,
         env_kwargs={"action_type": action_type},
         total_env_steps=steps,
         buffer_size=min(steps, 1_000_000),
+        **(overrides or {}),
     )
     trainer, runner, placed = members_lib.build(config, members_lib.seed_members(config, seeds))
     keys, hp = members_lib.place(runner, config, placed)
@@ -67,6 +68,7 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=1000)
     p.add_argument("--action-type", default="continuous", choices=["continuous", "discrete"])
     p.add_argument("--scenarios", default=",".join(MPE_SCENARIOS), help="comma list (default: all nine)")
+    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="config overrides, every scenario")
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     a = p.parse_args()
 
@@ -75,19 +77,20 @@ def main() -> None:
         "",
         f"Machine: {machine()}. `python benchmarks/mpe_suite.py --action-type {a.action_type}`. Per team: "
         "random policy (100-episode mean of the warm-up) | trained: kept policies, noise-free, "
-        f"{a.episodes} episodes per seed, median (worst) over seeds. Per-agent returns over 26 steps.",
+        f"{a.episodes} episodes per seed, median (worst) over seeds, and each seed's. Per-agent returns over 26 "
+        "steps." + (f" Overrides: {' '.join(a.set)}." if a.set else ""),
         "",
-        "| scenario | agents | team | random | trained: median (worst) | wall s |",
-        "|---|---:|---|---:|---:|---:|",
+        "| scenario | agents | team | random | trained: median (worst) | per seed | wall s |",
+        "|---|---:|---|---:|---:|---|---:|",
     ]
     for name in a.scenarios.split(","):
-        r = scenario("jaxmarl:" + name, a.action_type, a.seeds, a.total_env_steps, a.episodes)
+        r = scenario("jaxmarl:" + name, a.action_type, a.seeds, a.total_env_steps, a.episodes, parse_set(a.set))
         for t, team in enumerate(r["teams"]):
             rand = "-" if r["random"] is None else f"{r['random'][t]:.1f}"
             col = r["trained"][:, t]
             lines.append(
                 f"| {name} | {r['agents']} | {team} | {rand} | {np.median(col):.1f} ({col.min():.1f}) | "
-                f"{r['wall_s']:.0f} |"
+                f"{' / '.join(f'{v:.1f}' for v in col)} | {r['wall_s']:.0f} |"
             )
             print(lines[-1], flush=True)
     text = "\n".join(lines) + "\n"

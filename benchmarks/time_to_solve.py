@@ -18,7 +18,6 @@ noise-free return over 100 episodes (median, worst, count >= 475).
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import sys
@@ -32,23 +31,12 @@ configure_host_devices()
 import numpy as np
 
 import envs
-from benchmarks.common import kept_policy_returns, machine
+from benchmarks.common import kept_policy_returns, machine, parse_set
 from maddpg_jax import Config
 from maddpg_jax import members as members_lib
 from maddpg_jax.loop import compile_chunks, plan_chunks, run_chunks
 
 HOLD = 450.0
-
-
-def parse_set(items):
-    out = {}
-    for item in items:
-        k, v = item.split("=", 1)
-        try:
-            out[k] = ast.literal_eval(v)
-        except (ValueError, SyntaxError):
-            out[k] = v
-    return out
 
 
 def run(config: Config, seeds: int, member_chunk: int | None = None, eval_episodes: int = 100):

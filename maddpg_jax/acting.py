@@ -107,15 +107,16 @@ def policy_actions(spec: AgentSpec, networks: Networks, actor_params, obs: jax.A
     return out if spec.discrete else jnp.tanh(out)
 
 
-def explore(spec: AgentSpec, networks: Networks, actor_params, obs, key, hp: HParams) -> jax.Array:
-    """Critic actions ``[E, A, D]`` with exploration: Gaussian noise of std ``hp.noise_std``
-    clipped to [-1, 1] (continuous), or a categorical draw from softmax(logits) as a one-hot
-    vector (discrete: argmax(logits + Gumbel noise))."""
+def explore(spec: AgentSpec, networks: Networks, actor_params, obs, key, hp: HParams, scale=1.0) -> jax.Array:
+    """Critic actions ``[E, A, D]`` with exploration: Gaussian noise of std
+    ``scale * hp.noise_std`` clipped to [-1, 1] (continuous), or a categorical draw from
+    softmax(logits / scale) as a one-hot vector (discrete: argmax(logits + scale * Gumbel
+    noise); scale 0 is the greedy action). ``scale``: the noise schedule's factor, scalar."""
     out = policy_actions(spec, networks, actor_params, obs)
     if spec.discrete:
         g = jax.random.gumbel(key, out.shape)
-        return jax.nn.one_hot(jnp.argmax(out + g, -1), spec.act_dim, dtype=jnp.float32)
-    noise = hp.noise_std * jax.random.normal(key, out.shape)
+        return jax.nn.one_hot(jnp.argmax(out + scale * g, -1), spec.act_dim, dtype=jnp.float32)
+    noise = (scale * hp.noise_std) * jax.random.normal(key, out.shape)
     return mask_outputs(spec, jnp.clip(out + noise, -1.0, 1.0))
 
 

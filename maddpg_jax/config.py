@@ -157,6 +157,12 @@ class Config:
     lr_decay: Literal["linear", "late", "none"] = default("late")
     """learning-rate schedule: 'linear' anneals both rates to 0 at total_env_steps, 'late' holds them
     for the first half and then anneals to 0, 'none' keeps them"""
+    noise_decay: Literal["linear", "late", "none"] = default("none")
+    """exploration schedule, over update rounds as lr_decay: the exploration noise (continuous:
+    the Gaussian's std; discrete: the Gumbel noise's scale, i.e. the sampling temperature) falls
+    from 1x to noise_final x, 'linear' over the run or 'late' in its second half; 'none' keeps it"""
+    noise_final: float = default(0.0)
+    """the exploration noise's multiplier at the end of noise_decay, in [0, 1]"""
     prng_impl: Literal["threefry2x32", "unsafe_rbg"] = default("threefry2x32")
     """random-number generator of the training loop's keys: 'unsafe_rbg' draws (and splits keys)
     with XLA's one-op RngBitGenerator, 'threefry2x32' is JAX's default, a rolled loop of about
@@ -345,6 +351,10 @@ def validate(c: Config) -> None:
         raise ConfigError("prng_impl", f"must be 'threefry2x32' or 'unsafe_rbg', got {c.prng_impl!r}")
     if c.lr_decay not in ("linear", "late", "none"):
         raise ConfigError("lr_decay", f"must be 'linear', 'late' or 'none', got {c.lr_decay!r}")
+    if c.noise_decay not in ("linear", "late", "none"):
+        raise ConfigError("noise_decay", f"must be 'linear', 'late' or 'none', got {c.noise_decay!r}")
+    if not _is_num(c.noise_final) or not 0 <= c.noise_final <= 1:
+        raise ConfigError("noise_final", f"must be a number in [0, 1], got {c.noise_final!r}")
     for name in ("twin_critics", "critic_layer_norm", "scale_obs", "flat_params", "data_parallel"):
         if not isinstance(getattr(c, name), bool):
             raise ConfigError(name, f"must be true or false, got {getattr(c, name)!r}")

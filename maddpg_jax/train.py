@@ -23,7 +23,7 @@ from maddpg_jax import buffer as rb
 from maddpg_jax.config import Config, HParams
 from maddpg_jax.losses import Transition, make_losses
 from maddpg_jax.networks import Networks, flatten_networks, make_networks
-from maddpg_jax.update import AgentParams, Learner, init_agents, shards, update_round
+from maddpg_jax.update import AgentParams, Learner, init_agents, noise_factor, shards, update_round
 
 LOSS_NAMES = ("critic_loss", "actor_loss", "q_mean")
 
@@ -151,7 +151,8 @@ def iteration(trainer: Trainer, state: TrainState, hp: HParams, learn: bool, psu
     c, spec = trainer.config, trainer.spec
     key, k_act, k_env, k_upd = jax.random.split(state.key, 4)
     if learn:
-        critic_actions = acting.explore(spec, trainer.networks, state.agents.actor, state.obs, k_act, hp)
+        scale = noise_factor(trainer.learner, state.updates) if c.noise_decay != "none" else 1.0
+        critic_actions = acting.explore(spec, trainer.networks, state.agents.actor, state.obs, k_act, hp, scale)
     else:
         critic_actions = acting.random_actions(spec, k_act, state.obs.shape[0])
     obs, env_state, reward, terminated, truncated, info = envs.VecEnv(trainer.env, state.obs.shape[0]).step(

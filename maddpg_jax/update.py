@@ -88,17 +88,29 @@ def init_agents(learner: Learner, k_actor: jax.Array, k_critic: jax.Array, hp: H
     )
 
 
-def lr_factor(learner: Learner, updates: jax.Array) -> jax.Array:
-    """Learning-rate multiplier after ``updates`` rounds: 1 -> 0 linearly over the run with
-    ``lr_decay='linear'`` (seed-to-seed spread late in a run came from collapses after
-    solving; annealing both rates holds the solved policy), else 1. It scales Adam's step,
-    so the optimiser state is the same with either schedule."""
-    progress = updates.astype(jnp.float32) / learner.total_updates
-    if learner.config.lr_decay == "linear":
+def decay(kind: str, progress: jax.Array) -> jax.Array:
+    """A schedule's multiplier at ``progress`` (fraction of the run's update rounds done):
+    'linear' 1 -> 0 over the run, 'late' 1 for the first half then linear to 0, 'none' 1."""
+    if kind == "linear":
         return jnp.maximum(0.0, 1.0 - progress)
-    if learner.config.lr_decay == "late":  # the full rate for the first half, then linear to 0
+    if kind == "late":
         return jnp.clip(2.0 - 2.0 * progress, 0.0, 1.0)
     return jnp.float32(1.0)
+
+
+def lr_factor(learner: Learner, updates: jax.Array) -> jax.Array:
+    """Learning-rate multiplier after ``updates`` rounds (``config.lr_decay``; seed-to-seed
+    spread late in a run came from collapses after solving; annealing both rates holds the
+    solved policy). It scales Adam's step, so the optimiser state is the same with any
+    schedule."""
+    return decay(learner.config.lr_decay, updates.astype(jnp.float32) / learner.total_updates)
+
+
+def noise_factor(learner: Learner, updates: jax.Array) -> jax.Array:
+    """Exploration-noise multiplier after ``updates`` rounds: from 1 to ``config.noise_final``
+    along ``config.noise_decay``'s shape."""
+    d = decay(learner.config.noise_decay, updates.astype(jnp.float32) / learner.total_updates)
+    return learner.config.noise_final + (1.0 - learner.config.noise_final) * d
 
 
 def update_critics(learner: Learner, agents: AgentParams, batch, key, hp: HParams, lr_scale, discount=None):

@@ -263,6 +263,8 @@ def test_discrete_and_plain_maddpg_run():
         ("hidden_sizes", (), "integers"),
         ("env", "Pong", "MultiCartPole-v0"),
         ("lr_decay", "cosine", "'linear', 'late' or 'none'"),
+        ("noise_decay", "exp", "'linear', 'late' or 'none'"),
+        ("noise_final", 1.5, "[0, 1]"),
     ],
 )
 def test_bad_config_names_the_field(field, value, words):

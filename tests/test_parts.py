@@ -88,6 +88,52 @@ def test_discrete_exploration_draws_in_proportion_to_softmax():
     assert np.all(np.abs(np.asarray(counts) - 40_000 * p) < 4 * sigma), (counts, p)
 
 
+def test_noise_schedule_factor_by_hand():
+    """noise_decay over update rounds, from 1x to noise_final x: 'late' holds 1 through the
+    first half (then 0.6 at 3/4 of the run with final 0.2: 0.2 + 0.8 * 0.5), 'linear'
+    falls from the start, 'none' stays 1. Catches a schedule that ignores noise_final or
+    starts its fall at the wrong time."""
+    from maddpg_jax.update import Learner, noise_factor
+
+    def factor(decay, final, frac):
+        c = Config(**TINY, noise_decay=decay, noise_final=final)
+        learner = Learner(c, None, None, None, c.batch_size, 400, None)
+        return float(noise_factor(learner, jnp.int32(round(frac * 400))))
+
+    assert factor("late", 0.2, 0.25) == pytest.approx(1.0)
+    assert factor("late", 0.2, 0.75) == pytest.approx(0.6)
+    assert factor("late", 0.2, 1.0) == pytest.approx(0.2)
+    assert factor("linear", 0.0, 0.25) == pytest.approx(0.75)
+    assert factor("linear", 0.5, 1.0) == pytest.approx(0.5)
+    assert factor("none", 0.0, 1.0) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_exploration_scale_zero_is_greedy_and_half_halves_the_noise(discrete):
+    """explore's ``scale`` (the noise schedule's factor): 0 gives the deterministic policy's
+    critic actions exactly; for continuous actions 0.5 gives exactly half the noise of 1
+    (the same draw, away from the clip). Catches a schedule that never reaches the acting
+    step."""
+    from maddpg_jax.acting import policy_actions
+
+    c = Config(**TINY, env_kwargs={"action_type": "discrete" if discrete else "continuous"})
+    tr = make_trainer(c)
+    actors = tr.init(jax.random.key(0), c.hparams()).agents.actor
+    obs = jax.random.normal(jax.random.key(1), (64, tr.spec.num_agents, tr.spec.obs_dim)) * 0.1
+    hp, key = c.hparams(), jax.random.key(2)
+    greedy = policy_actions(tr.spec, tr.networks, actors, obs)
+    if discrete:
+        greedy = jax.nn.one_hot(jnp.argmax(greedy, -1), tr.spec.act_dim)
+    np.testing.assert_array_equal(explore(tr.spec, tr.networks, actors, obs, key, hp, 0.0), greedy)
+    full = explore(tr.spec, tr.networks, actors, obs, key, hp, 1.0)
+    assert not np.array_equal(full, greedy)
+    if not discrete:
+        half = explore(tr.spec, tr.networks, actors, obs, key, hp, 0.5)
+        inside = np.abs(np.asarray(full)) < 1.0  # the clip at +-1 is not linear
+        noise_half, noise_full = np.asarray(half - greedy), np.asarray(full - greedy)
+        np.testing.assert_allclose(noise_half[inside], 0.5 * noise_full[inside], atol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def delayed():
     c = Config(**TINY, actor_delay=3)
