@@ -150,6 +150,9 @@ class Config:
     """clip gradients to this global norm (0 = off)"""
     action_penalty: float = default(1.0)
     """weight of mean(pre_tanh_action^2) in the actor loss, against saturation (continuous)"""
+    logit_penalty: float = default(0.0)
+    """weight of mean(logits^2) in the actor loss (discrete), as the MADDPG paper's code
+    regularises its policy's outputs"""
     n_step: int = default(1)
     """critic targets from n-step returns: the discounted rewards of n consecutive steps of one
     env, then the target critics' bootstrap (cut short where the episode ended); 1 = MADDPG's
@@ -337,7 +340,8 @@ def validate(c: Config) -> None:
         check_hparam(name, getattr(c, name))
     if not _is_num(c.reward_scale) or c.reward_scale <= 0:
         raise ConfigError("reward_scale", f"must be a finite number > 0, got {c.reward_scale!r}")
-    for name in ("target_noise", "target_noise_clip", "huber_delta", "grad_clip", "final_layer_init", "action_penalty"):
+    nonneg = ("target_noise", "target_noise_clip", "huber_delta", "grad_clip", "final_layer_init")
+    for name in (*nonneg, "action_penalty", "logit_penalty"):
         v = getattr(c, name)
         if not _is_num(v) or v < 0:
             raise ConfigError(name, f"must be a finite number >= 0, got {v!r}")

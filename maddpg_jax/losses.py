@@ -119,12 +119,14 @@ def make_losses(
     target_noise_clip: float,
     reward_scale: float = 1.0,
     action_penalty: float = 0.0,
+    logit_penalty: float = 0.0,
     critic_sees=None,
 ) -> Losses:
     """Build the per-agent loss functions for fixed networks and static options.
 
     ``huber_delta`` 0 is squared error; ``target_noise`` 0 turns target policy smoothing
-    off; ``action_penalty`` weighs ``mean(pre_tanh ** 2)`` in the actor loss (continuous).
+    off; ``action_penalty`` weighs ``mean(pre_tanh ** 2)`` in the actor loss (continuous),
+    ``logit_penalty`` ``mean(logits ** 2)`` over each agent's real choices (discrete).
     ``critic_sees`` (``[A, A]``, from ``AgentSpec.critic_sees``; default all ones): which
     agents' observations and actions each agent's critic sees. The others' are zeroed at
     the critic's input, so a ``local`` critic (independent DDPG, the paper's baseline) has
@@ -166,8 +168,13 @@ def make_losses(
         grad of the sum gives every actor exactly the gradient of its own loss.
         """
         a = batch.obs.shape[1]
-        raw = mask_outputs(spec, policy_outputs(networks, actor_params, batch.obs))
+        unmasked = policy_outputs(networks, actor_params, batch.obs)
+        raw = mask_outputs(spec, unmasked)
         penalty = action_penalty * jnp.mean(raw**2, axis=(0, 2)) if (action_penalty > 0 and not discrete) else 0.0
+        if discrete and logit_penalty > 0:  # the MADDPG code's regulariser on its policy's outputs
+            real = jnp.asarray(spec.action_mask, jnp.float32)  # [A, D]; padded choices carry no loss
+            sq = jnp.sum(unmasked**2 * real, axis=(0, 2)) / (unmasked.shape[0] * real.sum(-1))
+            penalty = logit_penalty * sq
         out = raw if discrete else jnp.tanh(raw)
         if discrete:
             out = straight_through_gumbel_softmax(out, key, temperature)

@@ -307,6 +307,7 @@ def make_trainer(
         target_noise_clip=c.target_noise_clip,
         reward_scale=c.reward_scale,
         action_penalty=c.action_penalty,
+        logit_penalty=c.logit_penalty,
         critic_sees=spec.critic_sees(c.critic_mode),
     )
     total_updates = max(1, (c.num_iterations - c.warmup_iterations) * c.updates_per_step)

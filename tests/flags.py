@@ -18,3 +18,12 @@ TINY = [
     "128",
     "--no-progress",
 ]
+
+# Tests compile at LLVM optimisation level 0 (see conftest.py); subprocesses that set their
+# own XLA_FLAGS (forced device counts) add this too.
+XLA_TEST_FLAGS = "--xla_backend_optimization_level=0"
+
+
+def xla_flags(devices: int) -> str:
+    """XLA_FLAGS for a test subprocess with ``devices`` forced CPU devices."""
+    return f"--xla_force_host_platform_device_count={devices} {XLA_TEST_FLAGS}"

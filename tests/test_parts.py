@@ -134,6 +134,32 @@ def test_exploration_scale_zero_is_greedy_and_half_halves_the_noise(discrete):
         np.testing.assert_allclose(noise_half[inside], 0.5 * noise_full[inside], atol=1e-6)
 
 
+def test_logit_penalty_by_hand_counts_only_real_choices():
+    """``logit_penalty`` w adds w * mean(logits^2) over each agent's real choices to its
+    actor loss (discrete): agent 0 has 2 of 3 choices (its third is padding, logit 100),
+    agent 1 all 3. With a critic that returns 0 the loss is the penalty alone:
+    0.1 * (1 + 4) / 2 and 0.1 * (0.25 + 1 + 1) / 3. Catches a penalty on padded logits
+    (which would be huge), on the wrong axis, or missing."""
+    from maddpg_jax.losses import Transition, make_losses
+
+    logits = jnp.array([[1.0, -2.0, 100.0], [0.5, 1.0, -1.0]])  # [A=2, D=3]
+    spec = AgentSpec(2, 4, 3, (2, 3), True, (("team", (0, 1)),), (2,))
+
+    class Stub:
+        actor_apply = staticmethod(lambda p, obs: jnp.broadcast_to(logits[p], obs.shape[:-1] + (3,)))
+        first_q_apply = staticmethod(lambda params, obs, act: jnp.zeros(obs.shape[:1]))
+
+    obs = jnp.zeros((5, 2, 4))
+    batch = Transition(obs, jnp.zeros((5, 2, 3)), jnp.zeros((5, 2)), obs, jnp.zeros((5, 2)))
+    kw = dict(huber_delta=0.0, target_noise=0.0, target_noise_clip=0.0)
+    loss = make_losses(spec, Stub, **kw, logit_penalty=0.1).actor_losses(
+        jnp.arange(2), jnp.zeros(2), batch, jax.random.key(0), 1.0
+    )
+    np.testing.assert_allclose(loss, [0.1 * 5 / 2, 0.1 * 2.25 / 3], rtol=1e-6)
+    off = make_losses(spec, Stub, **kw).actor_losses(jnp.arange(2), jnp.zeros(2), batch, jax.random.key(0), 1.0)
+    np.testing.assert_allclose(off, [0.0, 0.0], atol=1e-7)
+
+
 @pytest.fixture(scope="module")
 def delayed():
     c = Config(**TINY, actor_delay=3)

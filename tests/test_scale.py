@@ -10,12 +10,14 @@ import sys
 import numpy as np
 import pytest
 
+from tests.flags import xla_flags
+
 WORKER = os.path.join(os.path.dirname(__file__), "_scale_worker.py")
 
 
 def run(*args):
     env = dict(os.environ, JAX_PLATFORMS="cpu")
-    env.pop("XLA_FLAGS", None)
+    env.pop("XLA_FLAGS", None)  # the worker sets its own
     return subprocess.Popen(
         [sys.executable, WORKER, *map(str, args)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -125,7 +127,7 @@ def test_cli_sweep_across_two_processes(tmp_path):
     """The CLI's --coordinator-address/--num-processes/--process-id: two local processes
     (one CPU device each) train one 2-member sweep; process 0 writes the run directory."""
     out = tmp_path / "sweep"
-    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1")
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags(1))
     small = [
         "--num-envs",
         "8",
@@ -164,7 +166,7 @@ def test_pbt_across_two_processes_makes_the_choices_of_one(tmp_path):
 
     argv = [*PBT, "--total-env-steps", "768"]
     argv[argv.index("--members") + 1] = "2"  # fraction 0.5: one member replaced per step
-    one_env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    one_env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags(2))
     one = subprocess.run(
         [sys.executable, "-m", "maddpg_jax.cli", *argv, "--out", str(tmp_path / "one")],
         env=one_env,
@@ -173,7 +175,7 @@ def test_pbt_across_two_processes_makes_the_choices_of_one(tmp_path):
         timeout=300,
     )
     assert one.returncode == 0, one.stdout + one.stderr
-    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1")
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags(1))
     for p in cli_in_two_processes([*argv, "--out", str(tmp_path / "two")], env):
         finish(p)
     lineage = lambda d: [json.loads(line) for line in (d / "pbt.jsonl").read_text().splitlines()]
