@@ -209,8 +209,9 @@ MPE_DEFAULTS = dict(
 # the stabilisers above -20.1 to -20.8, plain -18.1 to -19.2 and 25% cheaper; (128, 128)
 # layers -23.1 and twice the cost. Discrete actions: a penalty on the logits (the paper's
 # code regularises every policy output), 5 seeds x 2M steps, median (worst): 0 -20.3
-# (-22.0), 1e-3 -14.1 (-14.6), 1e-2 -12.5 (-12.8), 5e-2 -13.3 (-15.1). It acts on discrete
-# actors only, as action_penalty acts on continuous ones only.
+# (-22.0), 1e-3 -14.1 (-14.6), 1e-2 -12.5 (-12.8), 5e-2 -13.3 (-15.1); 1e-2 with actor lr
+# 1e-3: -11.6 (-13.5). It acts on discrete actors only, as action_penalty acts on
+# continuous ones only.
 SCENARIO_DEFAULTS = {
     "MPE_simple_spread_v3": dict(
         MPE_DEFAULTS,
