@@ -8,9 +8,10 @@ implementation through the same PettingZoo loop: this project's PettingZoo face 
 JaxMARL env, and ``mpe2``'s parallel env of the same scenario with the same episode length
 (JaxMARL's 26 steps) and action type. Continuous actions: the PettingZoo face takes the
 policy's [-1, 1] and maps it onto JaxMARL's Box itself; for mpe2 the same map is applied
-here. A random policy plays both too, as the scale. Returns are per agent: the mean over
-agents of each agent's episode sum. If the two implementations agree, the trained policy scores the same on both (to the
-sampling error printed beside each figure). Writes ``benchmarks/results/mpe2_check.md``
+here (the adapter's own ``to_box``). A random policy plays both too, as the scale. Returns
+are per agent: the mean over agents of each agent's episode sum. If the two implementations
+agree, the trained policy scores the same on both (to the sampling error printed beside
+each figure). Writes ``benchmarks/results/mpe2_check.md``
 unless ``--out`` says otherwise.
 """
 
@@ -43,11 +44,6 @@ def play(env, act, episodes: int, seed: int) -> np.ndarray:
     return out
 
 
-def to_box(action, space):
-    """The policy's [-1, 1] action onto a Box ``space`` (as the trainer's adapter maps it)."""
-    return (space.low + (np.asarray(action, np.float32) + 1.0) * 0.5 * (space.high - space.low)).astype(np.float32)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run_dir")
@@ -57,6 +53,7 @@ def main() -> None:
     p.add_argument("--out", default=os.path.join(here, "results", "mpe2_check.md"))
     a = p.parse_args()
 
+    from envs.jaxmarl_adapter import to_box
     from envs.pettingzoo import parallel_env
     from maddpg_jax import load_policy
 
@@ -78,7 +75,10 @@ def main() -> None:
 
     def on_ref(obs):
         acts = policy(obs)
-        return acts if discrete else {ag: to_box(v, ref.action_space(ag)) for ag, v in acts.items()}
+        if discrete:
+            return acts
+        spaces = {ag: ref.action_space(ag) for ag in acts}
+        return {ag: np.asarray(to_box(v, spaces[ag].low, spaces[ag].high)) for ag, v in acts.items()}
 
     def random_on(env):
         return lambda obs: {ag: env.action_space(ag).sample() for ag in obs}

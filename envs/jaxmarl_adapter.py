@@ -66,6 +66,15 @@ def _import_jaxmarl():
     return jaxmarl
 
 
+def to_box(action, low, high):
+    """An action in [-1, 1] (clipped to it) mapped linearly onto the Box ``[low, high]``,
+    elementwise: how the trainer's actions reach a JaxMARL env (and, in
+    benchmarks/mpe2_check.py, the reference MPE)."""
+    low, high = jnp.asarray(low, jnp.float32), jnp.asarray(high, jnp.float32)
+    unit = (jnp.clip(action, -1.0, 1.0) + 1.0) / 2.0
+    return low + unit * (high - low)
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class JaxMARLEnv(Environment):
     """A JaxMARL MPE scenario as an :class:`~envs.base.Environment`.
@@ -148,9 +157,7 @@ class JaxMARLEnv(Environment):
                 out[a] = actions[i].astype(jnp.int32)
             else:
                 space = self.env.action_space(a)
-                low, high = jnp.asarray(space.low, jnp.float32), jnp.asarray(space.high, jnp.float32)
-                unit = (jnp.clip(actions[i, :size], -1.0, 1.0) + 1.0) / 2.0
-                out[a] = low + unit * (high - low)
+                out[a] = to_box(actions[i, :size], space.low, space.high)
         return out
 
     # -- the contract --------------------------------------------------------------------

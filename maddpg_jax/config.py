@@ -353,10 +353,9 @@ def validate(c: Config) -> None:
         raise ConfigError("critic_mode", str(e)) from None
     if c.prng_impl not in ("threefry2x32", "unsafe_rbg"):
         raise ConfigError("prng_impl", f"must be 'threefry2x32' or 'unsafe_rbg', got {c.prng_impl!r}")
-    if c.lr_decay not in ("linear", "late", "none"):
-        raise ConfigError("lr_decay", f"must be 'linear', 'late' or 'none', got {c.lr_decay!r}")
-    if c.noise_decay not in ("linear", "late", "none"):
-        raise ConfigError("noise_decay", f"must be 'linear', 'late' or 'none', got {c.noise_decay!r}")
+    for name in ("lr_decay", "noise_decay"):
+        if getattr(c, name) not in ("linear", "late", "none"):
+            raise ConfigError(name, f"must be 'linear', 'late' or 'none', got {getattr(c, name)!r}")
     if not _is_num(c.noise_final) or not 0 <= c.noise_final <= 1:
         raise ConfigError("noise_final", f"must be a number in [0, 1], got {c.noise_final!r}")
     for name in ("twin_critics", "critic_layer_norm", "scale_obs", "flat_params", "data_parallel"):

@@ -151,7 +151,7 @@ def iteration(trainer: Trainer, state: TrainState, hp: HParams, learn: bool, psu
     c, spec = trainer.config, trainer.spec
     key, k_act, k_env, k_upd = jax.random.split(state.key, 4)
     if learn:
-        scale = noise_factor(trainer.learner, state.updates) if c.noise_decay != "none" else 1.0
+        scale = noise_factor(trainer.learner, state.updates)
         critic_actions = acting.explore(spec, trainer.networks, state.agents.actor, state.obs, k_act, hp, scale)
     else:
         critic_actions = acting.random_actions(spec, k_act, state.obs.shape[0])

@@ -108,7 +108,10 @@ def lr_factor(learner: Learner, updates: jax.Array) -> jax.Array:
 
 def noise_factor(learner: Learner, updates: jax.Array) -> jax.Array:
     """Exploration-noise multiplier after ``updates`` rounds: from 1 to ``config.noise_final``
-    along ``config.noise_decay``'s shape."""
+    along ``config.noise_decay``'s shape; exactly 1.0 (a Python float, so acting computes
+    what it did without a schedule) for 'none'."""
+    if learner.config.noise_decay == "none":
+        return 1.0
     d = decay(learner.config.noise_decay, updates.astype(jnp.float32) / learner.total_updates)
     return learner.config.noise_final + (1.0 - learner.config.noise_final) * d
 

@@ -10,9 +10,11 @@ import json
 import os
 import sys
 
+from flags import xla_flags  # tests/flags.py: this script's directory is on sys.path
+
 mode, out = sys.argv[1], sys.argv[2]
 count = {"devices": 4, "alone": 1, "dist": 2, "dp": 2}[mode]
-os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={count} --xla_backend_optimization_level=0"
+os.environ["XLA_FLAGS"] = xla_flags(count)
 os.environ["JAX_PLATFORMS"] = "cpu"
 
 from maddpg_jax.parallel import MemberRunner, fetch, initialize_distributed
