@@ -70,6 +70,9 @@ class EnvEntry:
             as an RGB array (``eval --gif`` and PettingZoo's ``render()`` use it), or None.
         defaults: recommended :class:`maddpg_jax.Config` values for this env (fields the
             user did not set take these; a user's value always wins).
+        arg_defaults: ``{arg name: {arg value: {field: value}}}``: recommendations that
+            depend on an env argument, over ``defaults`` (e.g. discrete actions' own actor
+            learning rate); :meth:`defaults_for` merges them.
         description: one line for ``--help``.
     """
 
@@ -80,6 +83,15 @@ class EnvEntry:
     renderer: Callable | None = None
     defaults: dict = dataclasses.field(default_factory=dict)
     description: str = ""
+    arg_defaults: dict = dataclasses.field(default_factory=dict)
+
+    def defaults_for(self, resolved: dict) -> dict:
+        """The recommended Config values for the env args ``resolved`` (every arg's value,
+        as :meth:`resolve` returns): ``defaults``, then each matching ``arg_defaults`` entry."""
+        out = dict(self.defaults)
+        for arg, by_value in self.arg_defaults.items():
+            out.update(by_value.get(resolved[arg], {}))
+        return out
 
     def resolve(self, kwargs: dict) -> dict:
         """Every arg's value (defaults filled in), checked; :class:`EnvArgError` naming an
@@ -96,10 +108,24 @@ _REGISTRY: dict[str, EnvEntry] = {}
 
 
 def register(
-    name: str, factory: Callable, *, args=(), solved_return=None, renderer=None, defaults=None, description: str = ""
+    name: str,
+    factory: Callable,
+    *,
+    args=(),
+    solved_return=None,
+    renderer=None,
+    defaults=None,
+    description: str = "",
+    arg_defaults=None,
 ) -> EnvEntry:
-    """Add an env to the registry (replacing an entry of the same name) and return its entry."""
-    entry = EnvEntry(name, factory, tuple(args), solved_return, renderer, dict(defaults or {}), description)
+    """Add an env to the registry (replacing an entry of the same name) and return its entry;
+    the arguments are :class:`EnvEntry`'s fields. An ``arg_defaults`` key must name an arg."""
+    unknown = set(arg_defaults or {}) - {a.name for a in args}
+    if unknown:
+        raise ValueError(f"{name}: arg_defaults names {sorted(unknown)}, which are not among its args")
+    entry = EnvEntry(
+        name, factory, tuple(args), solved_return, renderer, dict(defaults or {}), description, dict(arg_defaults or {})
+    )
     _REGISTRY[name] = entry
     return entry
 

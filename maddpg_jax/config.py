@@ -70,8 +70,9 @@ def global_default(name: str):
 
 def resolve(config: Config) -> None:
     """Fill ``config``'s unset fields in place (it is frozen: ``object.__setattr__``, only
-    from ``__post_init__``): the env's registry defaults first, then the global defaults;
-    and ``env_kwargs`` with every argument of the env, checked against its entry."""
+    from ``__post_init__``): the env's registry defaults first (with those for its args'
+    values), then the global defaults; and ``env_kwargs`` with every argument of the env,
+    checked against its entry."""
     import envs
 
     try:
@@ -86,9 +87,10 @@ def resolve(config: Config) -> None:
     except envs.EnvArgError as e:
         raise ConfigError(e.arg, str(e).split(": ", 1)[1]) from None
     object.__setattr__(config, "env_kwargs", FrozenDict(resolved))
+    recommended = entry.defaults_for(resolved)
     for f in dataclasses.fields(config):
         if getattr(config, f.name) is None and "default" in f.metadata:
-            object.__setattr__(config, f.name, entry.defaults.get(f.name, f.metadata["default"]))
+            object.__setattr__(config, f.name, recommended.get(f.name, f.metadata["default"]))
     if isinstance(config.hidden_sizes, list):
         object.__setattr__(config, "hidden_sizes", tuple(config.hidden_sizes))
 
@@ -166,6 +168,10 @@ class Config:
     from 1x to noise_final x, 'linear' over the run or 'late' in its second half; 'none' keeps it"""
     noise_final: float = default(0.0)
     """the exploration noise's multiplier at the end of noise_decay, in [0, 1]"""
+    explore_temperature: float = default(1.0)
+    """discrete actions: acting samples softmax(logits / T) (the Gumbel noise scaled by T, on
+    top of noise_decay's factor); 1 samples the policy's own softmax, below 1 sharper, 0 the
+    greedy action. The actor's loss is unchanged (gumbel_temperature relaxes it)"""
     prng_impl: Literal["threefry2x32", "unsafe_rbg"] = default("threefry2x32")
     """random-number generator of the training loop's keys: 'unsafe_rbg' draws (and splits keys)
     with XLA's one-op RngBitGenerator, 'threefry2x32' is JAX's default, a rolled loop of about
@@ -356,6 +362,8 @@ def validate(c: Config) -> None:
     for name in ("lr_decay", "noise_decay"):
         if getattr(c, name) not in ("linear", "late", "none"):
             raise ConfigError(name, f"must be 'linear', 'late' or 'none', got {getattr(c, name)!r}")
+    if not _is_num(c.explore_temperature) or c.explore_temperature < 0:
+        raise ConfigError("explore_temperature", f"must be a number >= 0, got {c.explore_temperature!r}")
     if not _is_num(c.noise_final) or not 0 <= c.noise_final <= 1:
         raise ConfigError("noise_final", f"must be a number in [0, 1], got {c.noise_final!r}")
     for name in ("twin_critics", "critic_layer_norm", "scale_obs", "flat_params", "data_parallel"):

@@ -152,6 +152,8 @@ def iteration(trainer: Trainer, state: TrainState, hp: HParams, learn: bool, psu
     key, k_act, k_env, k_upd = jax.random.split(state.key, 4)
     if learn:
         scale = noise_factor(trainer.learner, state.updates)
+        if spec.discrete and c.explore_temperature != 1.0:  # 1.0: the exact computation without it
+            scale = scale * c.explore_temperature
         critic_actions = acting.explore(spec, trainer.networks, state.agents.actor, state.obs, k_act, hp, scale)
     else:
         critic_actions = acting.random_actions(spec, k_act, state.obs.shape[0])

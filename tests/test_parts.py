@@ -82,10 +82,27 @@ def test_discrete_exploration_draws_in_proportion_to_softmax():
 
     actors = jnp.arange(2)  # "parameters": agent i's row of logits
     obs = jnp.zeros((40_000, 2, 4))
-    counts = explore(spec, FixedLogits, actors, obs, jax.random.key(0), None).sum(0)  # [A, D]
-    p = np.asarray(jax.nn.softmax(logits, -1))
-    sigma = np.sqrt(40_000 * p * (1 - p))
-    assert np.all(np.abs(np.asarray(counts) - 40_000 * p) < 4 * sigma), (counts, p)
+    for scale in (1.0, 0.5):  # the Gumbel noise scaled by T samples softmax(logits / T)
+        counts = explore(spec, FixedLogits, actors, obs, jax.random.key(0), None, scale).sum(0)  # [A, D]
+        p = np.asarray(jax.nn.softmax(logits / scale, -1))
+        sigma = np.sqrt(40_000 * p * (1 - p))
+        assert np.all(np.abs(np.asarray(counts) - 40_000 * p) < 4 * sigma), (scale, counts, p)
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_explore_temperature_reaches_discrete_acting_only(discrete, monkeypatch):
+    """--explore-temperature T scales the discrete agents' Gumbel noise when they act (the
+    noise schedule's factor times T) and leaves continuous acting alone."""
+    from maddpg_jax import acting, train
+
+    seen = []
+    real = acting.explore
+    monkeypatch.setattr(acting, "explore", lambda *a: seen.append(a[-1]) or real(*a))
+    c = Config(**TINY, explore_temperature=0.5, env_kwargs={"action_type": "discrete" if discrete else "continuous"})
+    tr = make_trainer(c)
+    state = tr.init(jax.random.key(0), c.hparams())
+    train.iteration(tr, state, c.hparams(), learn=True)
+    assert seen == [0.5 if discrete else 1.0]
 
 
 def test_noise_schedule_factor_by_hand():

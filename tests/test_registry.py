@@ -63,6 +63,24 @@ def test_module_colon_name_imports_and_registers_the_env():
         envs.make("nowhere:Nothing-v0")
 
 
+def test_defaults_can_depend_on_an_env_argument():
+    """arg_defaults: a recommendation for one value of an env arg lays over the entry's
+    defaults for that value only; a user's value still wins; a key that is no arg is refused."""
+    arg = envs.EnvArg("mode", "a", str, "which", choices=("a", "b"))
+    factory = envs.entry(TINY_ENV).factory
+    name = "tests.test_registry:ByArg-v0"
+    envs.register(
+        name, lambda mode: factory(), args=(arg,), defaults={"gamma": 0.9, "tau": 0.05},
+        arg_defaults={"mode": {"b": {"gamma": 0.8}}},
+    )  # fmt: skip
+    assert (Config(env=name).gamma, Config(env=name).tau) == (0.9, 0.05)
+    b = Config(env=name, env_kwargs={"mode": "b"})
+    assert (b.gamma, b.tau) == (0.8, 0.05)
+    assert Config(env=name, env_kwargs={"mode": "b"}, gamma=0.7).gamma == 0.7
+    with pytest.raises(ValueError, match=r"arg_defaults names \['colour'\]"):
+        envs.register(name + "x", factory, arg_defaults={"colour": {}})
+
+
 def test_cli_and_api_train_the_same_run(trained):
     """The CLI's run (chunked, in a subprocess) logs what make_train computes in one
     program, to float rounding: same env, same resolved config, same seed convention."""
