@@ -1,4 +1,4 @@
-"""What the benchmarks share: the machine they ran on, in one line."""
+"""What the benchmarks share: the machine they ran on, in one line; a run's speed."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import ast
 import contextlib
 import os
 import platform
+import time
 
 
 def parse_set(items) -> dict:
@@ -51,3 +52,31 @@ def kept_policy_returns(trainer, config, state, seeds: int, episodes: int, seed:
     return np.stack(
         [episode_returns(trainer, jax.tree.map(lambda x: x[s], actors), episodes, key).mean(0) for s in range(seeds)]
     )
+
+
+def env_steps_per_second(config, seconds: float = 6.0) -> tuple[float, float, float]:
+    """``(env steps/s with learning, update rounds/s, compile s)`` of one run of ``config``
+    (set ``warmup_env_steps=0`` and a large ``total_env_steps``): the buffer is filled past
+    one batch, one chunk is compiled (timed apart) and warmed, then chunks of learning
+    iterations run for at least ``seconds``."""
+    import jax
+
+    from maddpg_jax import members as members_lib
+
+    e, b, u = config.num_envs, config.batch_size, config.updates_per_step
+    trainer, runner, placed = members_lib.build(config, [{"seed": 0}])
+    keys, hp = members_lib.place(runner, config, placed)
+    state = runner.init(keys, hp)
+    state, _ = runner.run(state, hp, max(1, b // e + 1), False)
+    n = max(8, min(2000, int(2e5 // e)))
+    t0 = time.perf_counter()
+    runner.compile(state, hp, n, True)
+    compile_s = time.perf_counter() - t0
+    jax.block_until_ready(runner.run(state, hp, n, True))  # warm
+    reps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds or reps < 2:
+        state, m = runner.run(state, hp, n, True)
+        jax.block_until_ready(m)
+        reps += 1
+    dt = time.perf_counter() - t0
+    return e * n * reps / dt, u * n * reps / dt, compile_s

@@ -48,10 +48,8 @@ TORCH_PLAIN = dict(gamma=0.95, tau=0.01, lr_actor=1e-3, lr_critic=1e-3, noise_st
 
 def ours_rate(e, b, u, seconds=6.0):
     """(env steps/s with learning, update rounds/s, compile s) of one maddpg-jax run."""
-    import jax
-
+    from benchmarks.common import env_steps_per_second
     from maddpg_jax import Config
-    from maddpg_jax import members as members_lib
 
     c = Config(
         num_envs=e,
@@ -62,23 +60,7 @@ def ours_rate(e, b, u, seconds=6.0):
         warmup_env_steps=0,
         **PLAIN,
     )
-    trainer, runner, placed = members_lib.build(c, [{"seed": 0}])
-    keys, hp = members_lib.place(runner, c, placed)
-    state = runner.init(keys, hp)
-    fill = max(1, b // e + 1)
-    state, _ = runner.run(state, hp, fill, False)
-    n = max(8, min(2000, int(2e5 // e)))
-    t0 = time.perf_counter()
-    runner.compile(state, hp, n, True)
-    compile_s = time.perf_counter() - t0
-    jax.block_until_ready(runner.run(state, hp, n, True))  # warm
-    reps, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds or reps < 2:
-        state, m = runner.run(state, hp, n, True)
-        jax.block_until_ready(m)
-        reps += 1
-    dt = time.perf_counter() - t0
-    return e * n * reps / dt, u * n * reps / dt, compile_s
+    return env_steps_per_second(c, seconds)
 
 
 def torch_rate(e, b, u, seconds=8.0):

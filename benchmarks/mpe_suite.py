@@ -9,13 +9,14 @@ team it reports the random policy (the 100-episode mean of the random warm-up, i
 run), and the kept policies' noise-free return over 1,000 episodes per seed (median and
 worst over seeds). Returns are per agent (the mean over a team's agents of each agent's
 episode sum, 26 steps), each seed's, and simple_tag's predator touches per episode (the
-paper's metric). Writes ``benchmarks/results/mpe_suite_<action type>.md`` and the learning
-curves, one panel per scenario, beside it as ``.png``.
+paper's metric). Writes ``benchmarks/results/mpe_suite_<action type>.md``, the learning
+curves, one panel per scenario, beside it as ``.png``, and every figure unrounded as ``.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -145,6 +146,20 @@ def main() -> None:
 
     os.makedirs(a.out, exist_ok=True)
     atomic_write_text(os.path.join(a.out, f"mpe_suite_{a.action_type}.md"), text)
+    summary = {
+        "machine": machine(),
+        "args": vars(a),
+        "scenarios": {
+            name: {
+                "teams": list(r["teams"]),
+                "random": None if r["random"] is None else np.asarray(r["random"]).tolist(),
+                "trained": np.asarray(r["trained"]).tolist(),  # [seeds][teams], kept policies, noise-free
+                "wall_s": r["wall_s"],
+            }
+            for name, r in results.items()
+        },
+    }
+    atomic_write_text(os.path.join(a.out, f"mpe_suite_{a.action_type}.json"), json.dumps(summary, indent=1) + "\n")
     plot(
         results,
         os.path.join(a.out, f"mpe_suite_{a.action_type}.png"),

@@ -73,12 +73,7 @@ def rollout_states(trainer, actor_params, key: jax.Array) -> list:
 
 def read_run_for(run_dir: Path) -> tuple[Config, list[dict]]:
     """``(config, members)`` of a run directory that holds a checkpoint; compiles nothing."""
-    try:
-        config, members = rundir.read_run(run_dir)
-    except rundir.NoRunError:
-        raise UsageError(f"run_dir: {run_dir} is not a run directory ({rundir.CONFIG} not found)") from None
-    except ValueError as e:
-        raise UsageError(f"run_dir: {e}") from None
+    config, members = rundir.read_run_for(run_dir, "run_dir")
     if not rundir.has_checkpoint(run_dir):
         raise UsageError(f"run_dir: {run_dir} has no checkpoint")
     return config, members

@@ -132,6 +132,19 @@ def read_run(run_dir: Path | str):
     return config, members
 
 
+def read_run_for(run_dir: Path | str, flag: str):
+    """:func:`read_run`, its errors as one :class:`~maddpg_jax.errors.UsageError` line that
+    starts with ``flag`` (the argument that named ``run_dir``)."""
+    from maddpg_jax.errors import UsageError
+
+    try:
+        return read_run(run_dir)
+    except NoRunError:
+        raise UsageError(f"{flag}: no run in {run_dir} ({CONFIG} not found)") from None
+    except ValueError as e:
+        raise UsageError(f"{flag}: {e}") from None
+
+
 def env_facts(trainer) -> dict:
     """What the env of a run really is, for config.json: agents, teams, spaces, horizon."""
     env, spec = trainer.env, trainer.spec

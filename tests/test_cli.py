@@ -197,7 +197,7 @@ def test_sweep_grid_summary(tmp_path):
         (["sweep", "--gamma", "0.9,2"], ["--gamma", "(0, 1]"]),
         (["sweep", "--seeds", "0"], ["--seeds", ">= 1"]),
         (["sweep", "--member-chunk", "0"], ["--member-chunk", ">= 1"]),
-        (["eval", "/nonexistent/run"], ["run_dir", "not a run directory"]),
+        (["eval", "/nonexistent/run"], ["run_dir", "no run in"]),
         (["eval", "somewhere", "--episodes", "0"], ["--episodes", ">= 1"]),
         (["train", "--resume", "--out", "/nonexistent/run"], ["--resume", "no run"]),
         (

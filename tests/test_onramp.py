@@ -112,7 +112,7 @@ def test_loaded_policy_keeps_the_pole_up_in_a_plain_pettingzoo_loop(solved_run):
 
 
 def test_load_policy_bad_input_is_one_line(tmp_path, solved_run):
-    with pytest.raises(UsageError, match="not a run directory"):
+    with pytest.raises(UsageError, match="no run in"):
         load_policy(tmp_path)
     with pytest.raises(UsageError, match=r"member: must be in \[0, 0\]"):
         load_policy(solved_run, member=3)
