@@ -239,7 +239,8 @@ SCENARIO_DEFAULTS = {
 # Discrete simple_spread with the logit penalty 1e-2, 5 seeds x 2M steps (AMD EPYC), noise-free
 # per seed, actor/critic lr: 1e-2/1e-2 -12.5 median (1 of 5 >= -12); 1e-3/1e-2 -11.6 (3 of 5,
 # worst -13.5); 3e-3/1e-2 -11.9 (worst -12.1); 1e-3/3e-3 -11.4 (worst -12.3); 1e-3/1e-3
-# -12.5; 3e-3/3e-3 -11.6 (4 of 5, worst -12.1), on new seeds 100-109: see the README.
+# -12.5; 3e-3/3e-3 -11.6 (4 of 5, worst -12.1), and on ten new seeds (100-109) -11.2 median,
+# 10 of 10 >= -12 (worst -11.6). benchmarks/results/mpe_simple_spread_discrete.md.
 SCENARIO_ARG_DEFAULTS = {
     "MPE_simple_spread_v3": {"action_type": {"discrete": dict(actor_lr=3e-3, critic_lr=3e-3)}},
 }
