@@ -22,27 +22,31 @@ import sys
 import tempfile
 import time
 
+import benchmarl
+import torch
+from benchmarl.algorithms import MaddpgConfig
+from benchmarl.environments import VmasTask
+from benchmarl.experiment import Callback, Experiment, ExperimentConfig
+from benchmarl.models.mlp import MlpConfig
+
 FRAMES_PER_BATCH = 6000
 NUM_ENVS = 60
 OPTIMISER_STEPS = 1000
 BATCH = 128
 
 
+class Clock(Callback):
+    """Stamps each collected batch (module level: BenchMARL pickles its callbacks)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stamps = []
+
+    def on_batch_collected(self, batch):
+        self.stamps.append((time.perf_counter(), batch.numel()))
+
+
 def main(iterations: int, recommended: bool) -> dict:
-    import torch
-    from benchmarl.algorithms import MaddpgConfig
-    from benchmarl.environments import VmasTask
-    from benchmarl.experiment import Callback, Experiment, ExperimentConfig
-    from benchmarl.models.mlp import MlpConfig
-
-    class Clock(Callback):
-        def __init__(self):
-            super().__init__()
-            self.stamps = []
-
-        def on_batch_collected(self, batch):
-            self.stamps.append((time.perf_counter(), batch.numel()))
-
     cfg = ExperimentConfig.get_from_yaml()
     cfg.loggers, cfg.create_json, cfg.evaluation, cfg.render = [], False, False, False
     cfg.checkpoint_at_end, cfg.save_folder = False, tempfile.mkdtemp()
@@ -72,8 +76,6 @@ def main(iterations: int, recommended: bool) -> dict:
     exp.run()
     (t1, _), (t_last, _) = clock.stamps[0], clock.stamps[-1]
     frames = sum(n for _, n in clock.stamps[1:])
-    import benchmarl
-
     return dict(
         env_steps_per_s=frames / (t_last - t1),
         update_rounds_per_s=OPTIMISER_STEPS * (len(clock.stamps) - 1) / (t_last - t1),
