@@ -208,21 +208,23 @@ MPE_DEFAULTS = dict(
 )
 
 # simple_spread: plain MADDPG as the paper ran it (one critic, no layer norm, squared TD
-# error, gradient norm clipped at 0.5, lr 1e-2 for both, the paper's 1e-3 penalty on the
-# actor's pre-activations), one update round of batch 256 per 128 env steps, 2M env steps.
-# 5 seeds x 2M steps in one program, 335 s on an AMD EPYC (2 cores): kept policies,
-# noise-free over 1,000 episodes: -14.6, -11.3, -11.1, -11.1, -11.8 (published MADDPG is
-# about -10 to -11 in this per-agent convention). At 300k steps, 5 seeds each (median):
-# the stabilisers above -20.1 to -20.8, plain -18.1 to -19.2 and 25% cheaper; (128, 128)
-# layers -23.1 and twice the cost. Discrete actions: a penalty on the logits (the paper's
-# code regularises every policy output), 5 seeds x 2M steps, median (worst): 0 -20.3
-# (-22.0), 1e-3 -14.1 (-14.6), 1e-2 -12.5 (-12.8), 5e-2 -13.3 (-15.1); 1e-2 with actor lr
-# 1e-3: -11.6 (-13.5). It acts on discrete actors only, as action_penalty acts on
-# continuous ones only. Discrete actors also learn at rates of their own (SCENARIO_ARG_DEFAULTS).
+# error, gradient norm clipped at 0.5, the paper's 1e-3 penalty on the actor's pre-activations),
+# one update round of batch 256 per 128 env steps, 2M env steps, both rates 3e-3. Kept policies,
+# noise-free over 1,000 episodes, AMD EPYC (2 cores), ten seeds (100-109) in one program: the
+# paper's rates (1e-2) gave -12.2 median, 4 of 10 >= -12 (worst -15.4; seeds 0-4: 4 of 5);
+# 3e-3 gave -11.0, 8 of 10 (worst -12.4). At 300k steps, 5 seeds each (median): the
+# stabilisers of the other scenarios -20.1 to -20.8, plain -18.1 to -19.2 and 25% cheaper;
+# (128, 128) layers -23.1 and twice the cost. Discrete actions: a penalty on the logits (the
+# paper's code regularises every policy output), 5 seeds x 2M, rates 1e-2, median (worst): 0
+# -20.3 (-22.0), 1e-3 -14.1 (-14.6), 1e-2 -12.5 (-12.8), 5e-2 -13.3 (-15.1); with the penalty
+# 1e-2 and rates 3e-3: -11.6 (4 of 5 >= -12) and on seeds 100-109 -11.2 (10 of 10). It acts on
+# discrete actors only, as action_penalty acts on continuous ones only.
+# benchmarks/results/mpe_simple_spread_discrete.md, mpe_simple_spread_rates.md.
 SCENARIO_DEFAULTS = {
     "MPE_simple_spread_v3": dict(
         MPE_DEFAULTS,
-        actor_lr=1e-2,
+        actor_lr=3e-3,
+        critic_lr=3e-3,
         action_penalty=1e-3,
         logit_penalty=1e-2,
         num_envs=128,
@@ -233,16 +235,6 @@ SCENARIO_DEFAULTS = {
         grad_clip=0.5,
         total_env_steps=2_000_000,
     ),
-}
-
-# Recommendations for one value of an env argument, over the scenario's defaults.
-# Discrete simple_spread with the logit penalty 1e-2, 5 seeds x 2M steps (AMD EPYC), noise-free
-# per seed, actor/critic lr: 1e-2/1e-2 -12.5 median (1 of 5 >= -12); 1e-3/1e-2 -11.6 (3 of 5,
-# worst -13.5); 3e-3/1e-2 -11.9 (worst -12.1); 1e-3/3e-3 -11.4 (worst -12.3); 1e-3/1e-3
-# -12.5; 3e-3/3e-3 -11.6 (4 of 5, worst -12.1), and on ten new seeds (100-109) -11.2 median,
-# 10 of 10 >= -12 (worst -11.6). benchmarks/results/mpe_simple_spread_discrete.md.
-SCENARIO_ARG_DEFAULTS = {
-    "MPE_simple_spread_v3": {"action_type": {"discrete": dict(actor_lr=3e-3, critic_lr=3e-3)}},
 }
 
 ADVERSARIES = (("leadadversary", "adversaries"), ("adversary", "adversaries"), ("agent", "agents"))
@@ -289,7 +281,6 @@ def _register_mpe():
                 ),
             ),
             defaults=SCENARIO_DEFAULTS.get(scenario, MPE_DEFAULTS),
-            arg_defaults=SCENARIO_ARG_DEFAULTS.get(scenario),
             renderer=_mpe_frame,
             description=f"JaxMARL's {scenario} (multi-agent particle environment)",
         )

@@ -131,10 +131,9 @@ def test_cli_and_api_resolve_the_same_config_for_an_mpe_env(monkeypatch):
     )
     assert seen[0] == Config(env=name)
     assert seen[0].to_dict() == Config(env=name).to_dict()
-    assert (seen[0].gamma, seen[0].actor_lr, seen[0].num_envs, seen[0].twin_critics) == (0.95, 1e-2, 128, False)
+    assert (seen[0].gamma, seen[0].actor_lr, seen[0].num_envs, seen[0].twin_critics) == (0.95, 3e-3, 128, False)
     assert seen[1] == Config(env=name, gamma=0.9, env_kwargs={"action_type": "discrete"})
-    # discrete actors' own rates (the registry's arg_defaults), the user's gamma
-    assert (seen[1].actor_lr, seen[1].critic_lr, seen[1].gamma) == (3e-3, 3e-3, 0.9)
+    assert (seen[1].actor_lr, seen[1].critic_lr, seen[1].gamma) == (3e-3, 3e-3, 0.9)  # the user's gamma only
     assert seen[1].logit_penalty == seen[0].logit_penalty == 1e-2
     assert Config(env="jaxmarl:MPE_simple_reference_v3").actor_lr == 1e-3  # the other scenarios' entry
 
