@@ -70,8 +70,8 @@ def main():
         ap.error(f"--iterations: must be >= 2, got {args.iterations}")
 
     from benchmarks.common import machine
+    from maddpg_jax.rundir import atomic_write_text
 
-    rows = []
     o_sps, o_ups, comp = ours(args.seconds)
     print(f"maddpg-jax: {o_sps:,.0f} env steps/s, {o_ups:,.0f} update rounds/s (compile {comp:.1f} s)", flush=True)
     b = benchmarl(args.benchmarl_python, args.iterations, False)
@@ -99,9 +99,7 @@ def main():
         lines.append(f"| {name} | {sps:,.0f} | {ups:,.0f} | {o_sps / sps:.1f}x | {note} |")
     text = "\n".join(lines) + "\n"
     print(text)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write(text)
+    atomic_write_text(args.out, text)
 
 
 if __name__ == "__main__":

@@ -305,7 +305,7 @@ def _resumed_config(out: Path, given: dict, command: str) -> tuple[Config, list[
     """The saved run's config (with a new --total-env-steps if given) and its members."""
     from maddpg_jax import rundir
 
-    base, members = rundir.read_run_for(out, "--resume")
+    base, members = rundir.read_run_as(out, "--resume")
     if ((out / rundir.PBT).exists()) != (command == "pbt"):
         made_by = "pbt" if (out / rundir.PBT).exists() else "train or sweep"
         raise UsageError(f"--resume: {out} was made by {made_by}; continue it with that command")

@@ -73,7 +73,7 @@ def rollout_states(trainer, actor_params, key: jax.Array) -> list:
 
 def read_run_for(run_dir: Path) -> tuple[Config, list[dict]]:
     """``(config, members)`` of a run directory that holds a checkpoint; compiles nothing."""
-    config, members = rundir.read_run_for(run_dir, "run_dir")
+    config, members = rundir.read_run_as(run_dir, "run_dir")
     if not rundir.has_checkpoint(run_dir):
         raise UsageError(f"run_dir: {run_dir} has no checkpoint")
     return config, members

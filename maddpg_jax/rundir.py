@@ -132,7 +132,7 @@ def read_run(run_dir: Path | str):
     return config, members
 
 
-def read_run_for(run_dir: Path | str, flag: str):
+def read_run_as(run_dir: Path | str, flag: str):
     """:func:`read_run`, its errors as one :class:`~maddpg_jax.errors.UsageError` line that
     starts with ``flag`` (the argument that named ``run_dir``)."""
     from maddpg_jax.errors import UsageError
