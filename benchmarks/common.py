@@ -22,6 +22,22 @@ def parse_set(items) -> dict:
     return out
 
 
+def command_line(script: str, parser, args, skip=("out",)) -> str:
+    """The command that reproduces a benchmark's run: ``python benchmarks/SCRIPT`` and every
+    option whose value differs from the parser's default (``skip``: options that only say
+    where the output goes)."""
+    parts = []
+    for act in parser._actions:
+        if not act.option_strings or act.dest in ("help", *skip):
+            continue
+        value = getattr(args, act.dest)
+        if value == act.default:
+            continue
+        text = " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+        parts.append(f"{act.option_strings[0]} {text}")
+    return " ".join([f"python benchmarks/{script}", *parts])
+
+
 def cpu_name() -> str:
     """The CPU model (``/proc/cpuinfo``'s model name where there is one)."""
     cpu = platform.processor() or platform.machine()

@@ -30,7 +30,7 @@ configure_host_devices()
 
 import numpy as np
 
-from benchmarks.common import kept_policy_returns, machine, parse_set
+from benchmarks.common import command_line, kept_policy_returns, machine, parse_set
 from maddpg_jax import Config
 from maddpg_jax import members as members_lib
 from maddpg_jax.loop import plan_chunks, run_chunks
@@ -74,16 +74,10 @@ def main() -> None:
     if unknown := [n for n in scenarios if n not in SCENARIOS]:
         p.error(f"--scenarios: unknown {unknown}; choose from {', '.join(SCENARIOS)}")
     overrides = parse_set(a.set)
-    options = " ".join(
-        [f"--scenarios {a.scenarios}"] * (scenarios != list(SCENARIOS))
-        + [f"--action-type {a.action_type}"] * (a.action_type != "continuous")
-        + [f"--total-env-steps {a.total_env_steps}"] * (a.total_env_steps != 200_000)
-        + ([f"--set {' '.join(a.set)}"] if a.set else [])
-    )
     lines = [
         f"# MADDPG against DDPG ({a.seeds} seeds x {a.total_env_steps:,} env steps per match)",
         "",
-        f"Machine: {machine()}. `python benchmarks/ddpg_vs_maddpg.py{' ' + options if options else ''}`. "
+        f"Machine: {machine()}. `{command_line('ddpg_vs_maddpg.py', p, a)}`. "
         f"{a.action_type.capitalize()} actions; MPE defaults with actor lr {overrides.get('actor_lr', 1e-2):g} "
         "(gamma 0.95, 64-unit layers, 64 envs, one update round of batch 256 per step); noise-free returns over "
         f"{a.episodes} episodes per seed, median over seeds (worst, best).",

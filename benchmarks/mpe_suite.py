@@ -28,7 +28,7 @@ configure_host_devices()
 
 import numpy as np
 
-from benchmarks.common import kept_policy_returns, machine, parse_set
+from benchmarks.common import command_line, kept_policy_returns, machine, parse_set
 from envs.jaxmarl_adapter import MPE_SCENARIOS
 from maddpg_jax import Config
 from maddpg_jax import members as members_lib
@@ -116,10 +116,10 @@ def main() -> None:
     lines = [
         f"# The MPE suite: {a.seeds} seeds x {a.total_env_steps:,} env steps per scenario ({a.action_type})",
         "",
-        f"Machine: {machine()}. `python benchmarks/mpe_suite.py --action-type {a.action_type}`. Per team: "
+        f"Machine: {machine()}. `{command_line('mpe_suite.py', p, a)}`. Per team: "
         "random policy (100-episode mean of the warm-up) | trained: kept policies, noise-free, "
         f"{a.episodes} episodes per seed, median (worst) over seeds, and each seed's. Per-agent returns over 26 "
-        "steps." + (f" Overrides: {' '.join(a.set)}." if a.set else ""),
+        "steps.",
         "",
         "The paper's metric, where it has one: simple_tag's predator touches of the prey per episode "
         "(a predator's return / 10: every touch pays each predator +10).",

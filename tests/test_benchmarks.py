@@ -112,3 +112,20 @@ def test_gpu_report_runs_end_to_end_at_tiny_sizes(tmp_path):
     rows = [line for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert len(rows) == 1 + 1  # one run, a sweep of 2 members (--tiny: one program each)
     assert all(float(r.split("|")[2].replace(",", "")) > 0 for r in rows)  # env steps/s measured
+
+
+def test_command_line_names_every_option_that_differs_from_its_default():
+    """Fault caught: a results table whose command would not reproduce it (an option left
+    out, or one shown at its default). The output folder is not part of the command."""
+    import argparse
+
+    from benchmarks.common import command_line
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--action-type", default="continuous")
+    p.add_argument("--set", nargs="*", default=[])
+    p.add_argument("--out", default="results")
+    a = p.parse_args(["--seeds", "5", "--set", "actor_lr=1e-3", "n_step=2", "--out", "/tmp/x"])
+    assert command_line("s.py", p, a) == "python benchmarks/s.py --seeds 5 --set actor_lr=1e-3 n_step=2"
+    assert command_line("s.py", p, p.parse_args([])) == "python benchmarks/s.py"
