@@ -159,6 +159,10 @@ class Config:
     """critic targets from n-step returns: the discounted rewards of n consecutive steps of one
     env, then the target critics' bootstrap (cut short where the episode ended); 1 = MADDPG's
     one-step target"""
+    n_step_mix: bool = default(False)
+    """with n_step > 1: the critic's target is the mean of the 1-, 2-, ..., n-step targets (a
+    truncated lambda-return with equal weights), less biased by other agents' exploratory
+    actions than the n-step target alone"""
     lr_decay: Literal["linear", "late", "none"] = default("late")
     """learning-rate schedule: 'linear' anneals both rates to 0 at total_env_steps, 'late' holds them
     for the first half and then anneals to 0, 'none' keeps them"""
@@ -366,6 +370,6 @@ def validate(c: Config) -> None:
         raise ConfigError("explore_temperature", f"must be a number >= 0, got {c.explore_temperature!r}")
     if not _is_num(c.noise_final) or not 0 <= c.noise_final <= 1:
         raise ConfigError("noise_final", f"must be a number in [0, 1], got {c.noise_final!r}")
-    for name in ("twin_critics", "critic_layer_norm", "scale_obs", "flat_params", "data_parallel"):
+    for name in ("twin_critics", "critic_layer_norm", "scale_obs", "flat_params", "data_parallel", "n_step_mix"):
         if not isinstance(getattr(c, name), bool):
             raise ConfigError(name, f"must be true or false, got {getattr(c, name)!r}")

@@ -32,17 +32,23 @@ class Transition(NamedTuple):
     ended: jax.Array | None = None
 
 
-def n_step_transition(window: Transition, valid: jax.Array, gamma) -> tuple[Transition, jax.Array]:
+def n_step_transition(window: Transition, valid: jax.Array, gamma, mix: bool = False) -> tuple[Transition, jax.Array]:
     """The n-step transition of each window of consecutive steps of one env.
 
     R = sum_k gamma^k r_k over the steps up to and including the first where the episode
     ended (or the last valid one), bootstrapped from that step's next observation:
     y = R + gamma^m (1 - terminated_m) Q'(next_obs_m), m = steps counted.
 
+    With ``mix`` (static) it returns the 1-, 2-, ..., n-step transitions side by side on a
+    new axis K = n after the batch (each cut short where the episode ended, as above), for a
+    target that averages them: the k-step target for k = 1..n, a truncated lambda-return
+    with equal weights.
+
     Args:
         window: leaves [B, n, ...] (``ended`` required); valid: [B, n] bool; gamma: scalar.
     Returns: (a Transition [B, ...] holding R, the first step's obs and action and step
-        m's next_obs and terminated; discount [B] = gamma^m).
+        m's next_obs and terminated; discount [B] = gamma^m). With ``mix``, reward,
+        next_obs and terminated are [B, K, ...] and discount [B, K].
     """
     n = valid.shape[1]
     ended = jnp.max(window.ended, axis=-1)  # [B, n] the env resets every agent together
@@ -51,17 +57,24 @@ def n_step_transition(window: Transition, valid: jax.Array, gamma) -> tuple[Tran
     alive = jnp.cumprod(jnp.concatenate([jnp.ones_like(stop[:, :1]), 1.0 - stop[:, :-1]], axis=1), axis=1)
     alive = alive * valid
     powers = gamma ** jnp.arange(n, dtype=jnp.float32)  # [n]
-    reward = jnp.einsum("bna,bn,n->ba", window.reward, alive, powers)
-    last = jnp.maximum(alive.sum(axis=1).astype(jnp.int32) - 1, 0)  # [B] index of step m - 1
-    pick = lambda x: jnp.take_along_axis(x, last.reshape((-1, 1) + (1,) * (x.ndim - 2)), axis=1)[:, 0]
+    if mix:  # upto[k, j] = 1 where step j counts toward the (k + 1)-step return
+        upto = jnp.tril(jnp.ones((n, n), jnp.float32))
+        reward = jnp.einsum("bna,bn,n,kn->bka", window.reward, alive, powers, upto)  # [B, K, A]
+        counted = jnp.einsum("bn,kn->bk", alive, upto)  # [B, K]
+    else:  # K = 1, computed as the plain n-step return always was
+        reward = jnp.einsum("bna,bn,n->ba", window.reward, alive, powers)[:, None]
+        counted = alive.sum(axis=1)[:, None]
+    last = jnp.maximum(counted.astype(jnp.int32) - 1, 0)  # [B, K] index of step m - 1
+    pick = lambda x: jnp.take_along_axis(x, last.reshape(last.shape + (1,) * (x.ndim - 2)), axis=1)
+    squeeze = (lambda x: x) if mix else (lambda x: x[:, 0])
     batch = Transition(
         obs=window.obs[:, 0],
         action=window.action[:, 0],
-        reward=reward,
-        next_obs=pick(window.next_obs),
-        terminated=pick(window.terminated),
+        reward=squeeze(reward),
+        next_obs=squeeze(pick(window.next_obs)),
+        terminated=squeeze(pick(window.terminated)),
     )
-    return batch, gamma ** (last + 1).astype(jnp.float32)
+    return batch, squeeze(gamma ** (last + 1).astype(jnp.float32))
 
 
 def critic_target(reward, terminated, next_q, gamma):
@@ -71,10 +84,11 @@ def critic_target(reward, terminated, next_q, gamma):
     bootstrap continues from the true final observation.
 
     Args:
-        reward: [B]; terminated: [B] (1.0 = terminal); next_q: [Q, B] target critics'
-            values of the next state and the target actors' actions; gamma: scalar, or
-            [B] (n-step targets: gamma^m per transition).
-    Returns: [B].
+        reward: [B, ...]; terminated: [B, ...] (1.0 = terminal); next_q: [Q, B, ...] target
+            critics' values of the next state and the target actors' actions; gamma: scalar,
+            or [B, ...] (n-step targets: gamma^m per transition). ``...``: the K targets
+            of mixed n-step targets, or nothing.
+    Returns: [B, ...].
     """
     return reward + gamma * (1.0 - terminated) * jnp.min(next_q, axis=0)
 
@@ -153,9 +167,16 @@ def make_losses(
         return out
 
     def critic_loss(critic_params_i, target_critic_params_i, i, batch: Transition, next_actions, gamma):
-        """Agent i's critic loss (scalar) and its mean Q (for logging)."""
-        next_q = networks.critic_apply(target_critic_params_i, *critic_inputs(i, batch.next_obs, next_actions))
-        y = critic_target(reward_scale * batch.reward[:, i], batch.terminated[:, i], next_q, gamma)
+        """Agent i's critic loss (scalar) and its mean Q (for logging). ``batch.next_obs``
+        and ``next_actions`` are [B, A, ...], or [B, K, A, ...] for mixed n-step targets
+        (the target is then the mean of the K targets)."""
+        b, lead = batch.obs.shape[0], batch.next_obs.shape[:-2]  # lead: [B] or [B, K]
+        flat = lambda x: x.reshape((-1,) + x.shape[-2:])
+        next_q = networks.critic_apply(
+            target_critic_params_i, *critic_inputs(i, flat(batch.next_obs), flat(next_actions))
+        ).reshape((-1,) + lead)
+        y = critic_target(reward_scale * batch.reward[..., i], batch.terminated[..., i], next_q, gamma)
+        y = y.reshape(b, -1).mean(-1)  # [B]: the mean over K (a no-op for one target)
         q = networks.critic_apply(critic_params_i, *critic_inputs(i, batch.obs, batch.action))  # [Q, B]
         y = jax.lax.stop_gradient(y)
         return regression_loss(q, jnp.broadcast_to(y, q.shape), huber_delta), q.mean()

@@ -120,7 +120,9 @@ def update_critics(learner: Learner, agents: AgentParams, batch, key, hp: HParam
     """Every agent's critic, one Adam step (``key``: the target policy's smoothing noise;
     ``discount``: the bootstrap's discount, scalar or [B], default ``hp.gamma``).
     Returns (critic params, opt state, loss [A], q [A])."""
-    next_actions = learner.losses.target_actions(agents.target_actor, batch.next_obs, key)
+    nxt = batch.next_obs  # [B, A, O], or [B, K, A, O] for mixed n-step targets
+    next_actions = learner.losses.target_actions(agents.target_actor, nxt.reshape((-1,) + nxt.shape[-2:]), key)
+    next_actions = next_actions.reshape(nxt.shape[:-1] + next_actions.shape[-1:])
     grad_fn = jax.value_and_grad(learner.losses.critic_loss, has_aux=True)
     (loss, q_mean), grads = jax.vmap(grad_fn, in_axes=(0, 0, 0, None, None, None))(
         agents.critic,
@@ -168,7 +170,7 @@ def update_round(
     # One env's consecutive steps lie num_envs (this device's) apart in the buffer.
     num_envs = learner.config.num_envs // shards(learner)
     window, valid = rb.sample_windows(buffer, k_sample, learner.batch_size, n, num_envs)
-    batch, discount = n_step_transition(window, valid, hp.gamma)
+    batch, discount = n_step_transition(window, valid, hp.gamma, learner.config.n_step_mix)
     return update_on_batch(learner, agents, batch, updates, k_target, k_actor, hp, discount)
 
 

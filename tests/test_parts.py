@@ -423,3 +423,79 @@ def test_trainer_n_step_windows_are_one_envs_consecutive_steps():
     assert bool(valid.all())
     np.testing.assert_array_equal(same | ended, True)
     assert ended.any() and (~ended).any()
+
+
+def test_mixed_n_step_transitions_by_hand():
+    """Fault caught: a mixed target that averages the wrong returns, runs a k-step return
+    past the episode's end, or drops the plain n-step one. The windows of
+    test_n_step_transition_by_hand (gamma 0.5, rewards 1, 2, 4, n = 3) with ``mix``:
+    - no end: 1-, 2-, 3-step returns 1, 2, 3, bootstraps from steps 0, 1, 2, discounts
+      0.5, 0.25, 0.125;
+    - ended at step 1: 1, 2, 2 (the 3-step return stops where the episode ended);
+    - step 2 not yet written: 1, 2, 2.
+    The last column is the plain n-step transition."""
+    from maddpg_jax.losses import Transition, n_step_transition
+
+    b, n = 3, 3
+    reward = jnp.broadcast_to(jnp.array([1.0, 2.0, 4.0])[None, :, None], (b, n, 1))
+    next_obs = jnp.broadcast_to(jnp.arange(n, dtype=jnp.float32)[None, :, None, None] + 10, (b, n, 1, 1))
+    window = Transition(
+        obs=jnp.zeros((b, n, 1, 1)),
+        action=jnp.zeros((b, n, 1, 1)),
+        reward=reward,
+        next_obs=next_obs,
+        terminated=jnp.zeros((b, n, 1)).at[0, 2, 0].set(1.0),
+        ended=jnp.zeros((b, n, 1)).at[1, 1, 0].set(1.0),
+    )
+    valid = jnp.ones((b, n), bool).at[2, 2].set(False)
+    mixed, discount = n_step_transition(window, valid, jnp.float32(0.5), mix=True)
+    np.testing.assert_allclose(mixed.reward[..., 0], [[1, 2, 3], [1, 2, 2], [1, 2, 2]])
+    np.testing.assert_allclose(mixed.next_obs[..., 0, 0], [[10, 11, 12], [10, 11, 11], [10, 11, 11]])
+    np.testing.assert_allclose(mixed.terminated[..., 0], [[0, 0, 1], [0, 0, 0], [0, 0, 0]])
+    np.testing.assert_allclose(discount, [[0.5, 0.25, 0.125], [0.5, 0.25, 0.25], [0.5, 0.25, 0.25]])
+    plain, plain_discount = n_step_transition(window, valid, jnp.float32(0.5))
+    np.testing.assert_allclose(mixed.reward[:, -1], plain.reward)
+    np.testing.assert_allclose(discount[:, -1], plain_discount)
+
+
+def test_mixed_n_step_critic_target_is_the_mean_of_the_k_step_targets():
+    """Fault caught: a mixed critic loss that bootstraps every k from one next state, or
+    weighs the K targets unequally. The critic loss on a [B, K] batch equals the loss
+    against the mean of the K one-target losses' targets, which for squared error (no Huber)
+    is checked through the loss's gradient at the prediction: the same as against mean_k y_k."""
+    from maddpg_jax.losses import Transition
+
+    c = Config(**TINY, n_step=2, n_step_mix=True, huber_delta=0.0, twin_critics=False, eval_episodes=0)
+    trainer = make_trainer(c)
+    state = jax.jit(trainer.init)(jax.random.key(0), c.hparams())
+    losses, critic = trainer.learner.losses, state.agents.critic
+    tcritic = jax.tree.map(lambda x: x + 0.01, state.agents.target_critic)
+    a, o, d = 2, 4, 1
+    k = jax.random.split(jax.random.key(3), 6)
+    bsz, kk = 5, 2
+    batch = Transition(
+        obs=jax.random.normal(k[0], (bsz, a, o)),
+        action=jnp.tanh(jax.random.normal(k[1], (bsz, a, d))),
+        reward=jax.random.normal(k[2], (bsz, kk, a)),
+        next_obs=jax.random.normal(k[3], (bsz, kk, a, o)),
+        terminated=jnp.zeros((bsz, kk, a)).at[1, 1, 0].set(1.0),
+    )
+    next_actions = jnp.tanh(jax.random.normal(k[4], (bsz, kk, a, d)))
+    gamma = jnp.array([0.9, 0.81])[None, :] * jnp.ones((bsz, 1))
+    i = 0
+    c0, t0 = jax.tree.map(lambda x: x[i], critic), jax.tree.map(lambda x: x[i], tcritic)
+    mixed, _ = losses.critic_loss(c0, t0, i, batch, next_actions, gamma)
+
+    def one(j):
+        single = batch._replace(
+            reward=batch.reward[:, j], next_obs=batch.next_obs[:, j], terminated=batch.terminated[:, j]
+        )
+        return single, next_actions[:, j], gamma[:, j]
+
+    # Squared error: mean_k of the K single-target losses = loss against mean_k y_k + a
+    # constant (the variance of the y_k), so their gradients with respect to the critic agree.
+    grad = lambda f: jax.grad(f)(c0)
+    g_mixed = grad(lambda p: losses.critic_loss(p, t0, i, batch, next_actions, gamma)[0])
+    g_mean = grad(lambda p: sum(losses.critic_loss(p, t0, i, *one(j))[0] for j in range(kk)) / kk)
+    np.testing.assert_allclose(g_mixed, g_mean, rtol=1e-5, atol=1e-6)
+    assert np.isfinite(float(mixed))
