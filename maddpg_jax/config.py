@@ -161,8 +161,8 @@ class Config:
     one-step target"""
     n_step_mix: bool = default(False)
     """with n_step > 1: the critic's target is the mean of the 1-, 2-, ..., n-step targets (a
-    truncated lambda-return with equal weights), less biased by other agents' exploratory
-    actions than the n-step target alone"""
+    truncated lambda-return with equal weights): faster than one-step targets, with less of the
+    n-step target's bias from other agents' exploratory actions"""
     lr_decay: Literal["linear", "late", "none"] = default("late")
     """learning-rate schedule: 'linear' anneals both rates to 0 at total_env_steps, 'late' holds them
     for the first half and then anneals to 0, 'none' keeps them"""
