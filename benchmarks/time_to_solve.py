@@ -31,7 +31,7 @@ configure_host_devices()
 import numpy as np
 
 import envs
-from benchmarks.common import kept_policy_returns, machine, parse_set
+from benchmarks.common import command_line, kept_policy_returns, machine, parse_set
 from maddpg_jax import Config
 from maddpg_jax import members as members_lib
 from maddpg_jax.loop import compile_chunks, plan_chunks, run_chunks
@@ -112,6 +112,7 @@ def main():
     env_kwargs = parse_set([kv for kv in args.env_kwargs.split(",") if kv])
     config = Config(env_kwargs=env_kwargs, **parse_set(args.set))
     solved = envs.entry(config.env).solved_return or 475.0
+    print(f"`{command_line('time_to_solve.py', ap, args, skip=('json',))}`\n")
     print(
         f"{config.env} {dict(config.env_kwargs)}; {args.seeds} seeds x {config.total_env_steps:,} env steps; "
         f"machine: {machine()}\n"

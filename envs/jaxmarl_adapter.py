@@ -205,6 +205,7 @@ MPE_DEFAULTS = dict(
     warmup_env_steps=10_240,
     action_penalty=0.0,
     lr_decay="none",
+    n_step=1,  # the paper's one-step targets (the global default's 3 was chosen on CartPole)
 )
 
 # simple_spread: plain MADDPG as the paper ran it (one critic, no layer norm, squared TD

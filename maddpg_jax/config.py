@@ -122,9 +122,9 @@ class Config:
     seed: int = 0
     """PRNG seed; a sweep's --seeds N members get seed, seed + 1, ..., seed + N - 1"""
     # Sweepable hyperparameters (defaults; a sweep passes arrays instead).
-    actor_lr: float = default(1e-3)
+    actor_lr: float = default(2e-3)
     """actor Adam learning rate"""
-    critic_lr: float = default(3e-3)
+    critic_lr: float = default(6e-3)
     """critic Adam learning rate"""
     gamma: float = default(0.99)
     """discount factor, in (0, 1]"""
@@ -155,11 +155,11 @@ class Config:
     logit_penalty: float = default(0.0)
     """weight of mean(logits^2) in the actor loss (discrete), as the MADDPG paper's code
     regularises its policy's outputs"""
-    n_step: int = default(1)
+    n_step: int = default(3)
     """critic targets from n-step returns: the discounted rewards of n consecutive steps of one
     env, then the target critics' bootstrap (cut short where the episode ended); 1 = MADDPG's
     one-step target"""
-    n_step_mix: bool = default(False)
+    n_step_mix: bool = default(True)
     """with n_step > 1: the critic's target is the mean of the 1-, 2-, ..., n-step targets (a
     truncated lambda-return with equal weights): faster than one-step targets, with less of the
     n-step target's bias from other agents' exploratory actions"""
@@ -267,6 +267,8 @@ class Config:
             raise ConfigError("env_kwargs", f"must be a mapping, got {d['env_kwargs']!r}")
         if "hidden_sizes" in d and isinstance(d["hidden_sizes"], list):
             d["hidden_sizes"] = tuple(d["hidden_sizes"])
+        # A run saved before n_step_mix existed ran its n-step targets unmixed.
+        d.setdefault("n_step_mix", False)
         return cls(**d)
 
 

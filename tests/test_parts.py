@@ -499,3 +499,12 @@ def test_mixed_n_step_critic_target_is_the_mean_of_the_k_step_targets():
     g_mean = grad(lambda p: sum(losses.critic_loss(p, t0, i, *one(j))[0] for j in range(kk)) / kk)
     np.testing.assert_allclose(g_mixed, g_mean, rtol=1e-5, atol=1e-6)
     assert np.isfinite(float(mixed))
+
+
+def test_a_saved_config_from_before_n_step_mix_reads_as_unmixed():
+    """Fault caught: resuming a run saved before ``n_step_mix`` existed (its n-step targets
+    unmixed) with the new default, which would change the run's algorithm mid-way."""
+    saved = Config(n_step=3, n_step_mix=False).to_dict()
+    del saved["n_step_mix"]
+    assert Config.from_dict(saved).n_step_mix is False
+    assert Config.from_dict(Config().to_dict()).n_step_mix is Config().n_step_mix
