@@ -9,6 +9,7 @@ Shapes: ``B`` batch, ``A`` agents, ``O`` obs_dim, ``D`` act_dim, ``Q`` critics p
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -111,6 +112,22 @@ def joint_action_for_agent(fresh, buffer_actions, i):
     return jnp.where(mask, fresh, buffer_actions)
 
 
+def agent_rows(x):
+    """``[..., A, F] -> [N, A, F]``: every leading axis (the batch, and the K targets of mixed
+    n-step targets) as one, for the per-agent networks."""
+    return x.reshape((-1,) + x.shape[-2:])
+
+
+def joint_inputs(sees, i, obs, actions):
+    """``obs [B, A, O], actions [B, A, D] -> [B, A*O], [B, A*D]``: the joint input of agent
+    i's critic; ``sees`` ([A, A] or None for all): the other agents' inputs it sees, the
+    rest zeroed."""
+    b = obs.shape[0]
+    if sees is not None:
+        obs, actions = obs * sees[i][None, :, None], actions * sees[i][None, :, None]
+    return obs.reshape(b, -1), actions.reshape(b, -1)
+
+
 def polyak(new, old, tau):
     """target <- tau * online + (1 - tau) * target, leaf by leaf."""
     return optax.incremental_update(new, old, tau)
@@ -119,7 +136,7 @@ def polyak(new, old, tau):
 class Losses(NamedTuple):
     """The per-agent loss functions of one trainer (see :func:`make_losses`)."""
 
-    target_actions: Callable  # (target_actor_params [A,...], next_obs [B, A, O], key) -> [B, A, D]
+    target_actions: Callable  # (target_actor_params [A,...], next_obs [..., A, O], key) -> [..., A, D]
     critic_loss: Callable  # (critic_i, target_critic_i, i, batch, next_actions, gamma) -> (loss, mean q)
     actor_losses: Callable  # (actor_params [A,...], critic_params [A,...], batch, key, temperature) -> [A]
 
@@ -148,33 +165,25 @@ def make_losses(
     """
     discrete = spec.discrete
     full = critic_sees is None or bool(np.all(np.asarray(critic_sees) == 1))
-    sees = None if full else jnp.asarray(critic_sees, jnp.float32)
-
-    def critic_inputs(i, obs, actions):
-        """``[B, A*O], [B, A*D]``: the joint input of agent i's critic."""
-        b = obs.shape[0]
-        if sees is not None:
-            obs, actions = obs * sees[i][None, :, None], actions * sees[i][None, :, None]
-        return obs.reshape(b, -1), actions.reshape(b, -1)
+    critic_inputs = functools.partial(joint_inputs, None if full else jnp.asarray(critic_sees, jnp.float32))
 
     def target_actions(target_actor_params, next_obs, key):
-        out = policy_actions(spec, networks, target_actor_params, next_obs)
+        """``next_obs [..., A, O] -> [..., A, D]`` (``...``: the batch, and K for mixed targets)."""
+        out = policy_actions(spec, networks, target_actor_params, agent_rows(next_obs))
         if discrete:
-            return jax.nn.one_hot(jnp.argmax(out, -1), out.shape[-1], dtype=out.dtype)
-        if target_noise > 0:
+            out = jax.nn.one_hot(jnp.argmax(out, -1), out.shape[-1], dtype=out.dtype)
+        elif target_noise > 0:
             noise = jnp.clip(target_noise * jax.random.normal(key, out.shape), -target_noise_clip, target_noise_clip)
             out = mask_outputs(spec, jnp.clip(out + noise, -1.0, 1.0))
-        return out
+        return out.reshape(next_obs.shape[:-1] + out.shape[-1:])
 
     def critic_loss(critic_params_i, target_critic_params_i, i, batch: Transition, next_actions, gamma):
         """Agent i's critic loss (scalar) and its mean Q (for logging). ``batch.next_obs``
         and ``next_actions`` are [B, A, ...], or [B, K, A, ...] for mixed n-step targets
         (the target is then the mean of the K targets)."""
         b, lead = batch.obs.shape[0], batch.next_obs.shape[:-2]  # lead: [B] or [B, K]
-        flat = lambda x: x.reshape((-1,) + x.shape[-2:])
-        next_q = networks.critic_apply(
-            target_critic_params_i, *critic_inputs(i, flat(batch.next_obs), flat(next_actions))
-        ).reshape((-1,) + lead)
+        next_inputs = critic_inputs(i, agent_rows(batch.next_obs), agent_rows(next_actions))
+        next_q = networks.critic_apply(target_critic_params_i, *next_inputs).reshape((-1,) + lead)
         y = critic_target(reward_scale * batch.reward[..., i], batch.terminated[..., i], next_q, gamma)
         y = y.reshape(b, -1).mean(-1)  # [B]: the mean over K (a no-op for one target)
         q = networks.critic_apply(critic_params_i, *critic_inputs(i, batch.obs, batch.action))  # [Q, B]

@@ -120,9 +120,8 @@ def update_critics(learner: Learner, agents: AgentParams, batch, key, hp: HParam
     """Every agent's critic, one Adam step (``key``: the target policy's smoothing noise;
     ``discount``: the bootstrap's discount, scalar or [B], default ``hp.gamma``).
     Returns (critic params, opt state, loss [A], q [A])."""
-    nxt = batch.next_obs  # [B, A, O], or [B, K, A, O] for mixed n-step targets
-    next_actions = learner.losses.target_actions(agents.target_actor, nxt.reshape((-1,) + nxt.shape[-2:]), key)
-    next_actions = next_actions.reshape(nxt.shape[:-1] + next_actions.shape[-1:])
+    # next_obs [B, A, O], or [B, K, A, O] for mixed n-step targets
+    next_actions = learner.losses.target_actions(agents.target_actor, batch.next_obs, key)
     grad_fn = jax.value_and_grad(learner.losses.critic_loss, has_aux=True)
     (loss, q_mean), grads = jax.vmap(grad_fn, in_axes=(0, 0, 0, None, None, None))(
         agents.critic,
