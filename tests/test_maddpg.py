@@ -284,12 +284,13 @@ def test_first_q_apply_is_the_first_critic_of_the_ensemble():
 
 
 def test_it_learns_well_above_a_random_policy():
-    """48k env steps, three seeds in one vmapped program (~20 s on 2 cores), judged by the
+    """24k env steps, three seeds in one vmapped program (~20 s on 2 cores), judged by the
     median so one seed's luck cannot decide. A random policy on coupled 2-cart CartPole
-    returns ~21 (measured: the warm-up's 100-episode mean); trained, single seeds reached
-    91-109 on an Intel Xeon. Assert the median > 3x the random return of the same run."""
+    returns ~21 (measured: the warm-up's 100-episode mean); trained with the defaults, 8
+    seeds ended at 109-126 (AMD EPYC, at the suite's XLA optimisation level 0). Assert the
+    median > 3x the random return of the same run."""
     c = Config(
-        total_env_steps=48_000, warmup_env_steps=4096, buffer_size=48_000, hidden_sizes=(32, 32), eval_episodes=0
+        total_env_steps=24_000, warmup_env_steps=4096, buffer_size=24_000, hidden_sizes=(32, 32), eval_episodes=0
     )
     keys = jnp.stack([jax.random.key(s) for s in range(3)])
     hp = jax.tree.map(lambda x: jnp.broadcast_to(x, (3,)), c.hparams())
