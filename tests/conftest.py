@@ -22,3 +22,18 @@ from tests.flags import XLA_TEST_FLAGS  # noqa: E402
 
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + XLA_TEST_FLAGS).strip()
+
+
+# pytest-xdist (--dist loadfile) hands whole files to its two workers in collection order,
+# so a heavy file collected last can leave one worker running it alone. Collecting the
+# heaviest files first (their measured seconds, most first) keeps both workers busy to the
+# end: longest-first scheduling.
+HEAVY_FIRST = ("test_hardening", "test_parts", "test_cli", "test_scale", "test_maddpg", "test_jaxmarl", "test_onramp")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        stem = item.path.stem
+        return HEAVY_FIRST.index(stem) if stem in HEAVY_FIRST else len(HEAVY_FIRST)
+
+    items.sort(key=rank)  # stable: tests keep their order within a file
