@@ -55,7 +55,7 @@ def compile_chunks(runner: MemberRunner, state, hparams, plan) -> None:
     """Compile every distinct chunk of ``plan`` ahead of time (so callers can time
     compilation apart from running)."""
     for n, learn, select in sorted(set(plan)):
-        runner.compile(state, hparams, n, learn, select, donate=True)
+        runner.compile_chunk(state, hparams, n, learn, select, donate=True)
 
 
 def run_chunks(
@@ -83,7 +83,7 @@ def run_chunks(
     it, chunk = start, None
     for n, learn, select in plan:
         t_chunk = clock()
-        state, metrics = runner.run(state, hparams, n, learn, select, donate=True)
+        state, metrics = runner.run_chunk(state, hparams, n, learn, select, donate=True)
         metrics = fetch(metrics)
         now = clock()
         chunk = Chunk(it, n, learn, state, metrics, now - t0, now - t_chunk, hparams)

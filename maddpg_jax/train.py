@@ -81,6 +81,9 @@ class Trainer(NamedTuple):
     # (state, hparams, num_iterations, learn, select=False) -> (state, Metrics [num_iterations]);
     # the host loop and train() both run chunks as loop.plan_chunks lays them out.
     run: Callable
+    # (state, hparams, n, select) -> (state, Metrics [chunk_iterations]): a learning chunk of
+    # n <= chunk_iterations iterations with n and select traced (rows past n are zeros).
+    run_upto: Callable
     train: Callable  # (key, hparams) -> (state, Metrics [num_iterations])
     policy: Callable  # (actor_params [A,...], obs [..., A, O]) -> env actions, no noise
     update: Callable  # (agents, buffer, updates, key, hparams) -> (agents, UpdateMetrics)
@@ -328,11 +331,39 @@ def make_trainer(
             lambda s, _: iteration(trainer, s, hp, learn, psum), state, None, length=num_iterations
         )
         if select and c.eval_episodes > 0:
-            state = select_policy(trainer, state, lambda x: psum(x) / data_shards)
-            metrics = metrics.replace(
-                eval_return=metrics.eval_return.at[-1].set(state.eval_return),
-                best_eval_return=metrics.best_eval_return.at[-1].set(state.best_eval_return),
-            )
+            state, metrics = select_into(state, metrics, num_iterations - 1)
+        return state, metrics
+
+    def select_into(state: TrainState, metrics: Metrics, row):
+        """Policy selection; its result goes into the metrics' ``row``."""
+        state = select_policy(trainer, state, lambda x: psum(x) / data_shards)
+        return state, metrics.replace(
+            eval_return=metrics.eval_return.at[row].set(state.eval_return),
+            best_eval_return=metrics.best_eval_return.at[row].set(state.best_eval_return),
+        )
+
+    @jax.jit
+    def run_upto(state: TrainState, hp: HParams, n: jax.Array, select: jax.Array):
+        """A learning chunk as ``run(state, hp, n, True, select)`` computes it (the same
+        values, bit for bit: the same iteration in a loop), with ``n`` (int32, at most
+        ``c.chunk_iterations``) and ``select`` (bool) traced, so chunks of every length share
+        one compiled program. Metrics have ``c.chunk_iterations`` rows; those from ``n`` on
+        are zeros. ``n`` and ``select`` must be the same for every member (they are not
+        batched under vmap, so the loop and the selection stay real control flow)."""
+        rows = jax.eval_shape(lambda s: iteration(trainer, s, hp, True, psum)[1], state)
+        # Typed like the state (where(like, ...)): inside shard_map the loop's carry must vary
+        # over the mesh axis as the rows written into it do (see evaluate_actors).
+        like = state.iteration >= 0
+        buf = jax.tree.map(lambda x: jnp.where(like, jnp.zeros((c.chunk_iterations,) + x.shape, x.dtype), 0), rows)
+
+        def body(i, carry):
+            s, buf = carry
+            s, m = iteration(trainer, s, hp, True, psum)
+            return s, jax.tree.map(lambda b, x: b.at[i].set(x), buf, m)
+
+        state, metrics = jax.lax.fori_loop(0, n, body, (state, buf))
+        if c.eval_episodes > 0:
+            state, metrics = jax.lax.cond(select, select_into, lambda s, m, _: (s, m), state, metrics, n - 1)
         return state, metrics
 
     trainer = Trainer(
@@ -344,6 +375,7 @@ def make_trainer(
         learner=learner,
         init=lambda key, hp: init_state(trainer, key, hp, local_key),
         run=run,
+        run_upto=run_upto,
         train=lambda key, hp: train_in_chunks(trainer, key, hp),
         policy=functools.partial(acting.greedy_env_actions, spec, networks),
         update=functools.partial(update_round, learner),

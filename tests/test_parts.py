@@ -339,6 +339,32 @@ def test_donated_chunk_equals_the_copying_one_and_consumes_its_input():
     assert not any(x.is_deleted() for x in jax.tree.leaves(kept))
 
 
+@pytest.mark.parametrize("member_chunk", [2, 1])
+def test_chunks_of_every_length_share_one_program_and_equal_the_scans(member_chunk):
+    """The host loop's learning chunks (run_chunk: length and selection traced) give the
+    values of the per-length scans (run) bit for bit, with and without policy selection,
+    vmapped or looped over members, and every length is one trace. Catches: a loop that
+    runs one iteration too many or few, selection on the wrong chunk or row, metrics rows
+    past the chunk's end leaking out, or a program compiled per length."""
+    from maddpg_jax import members as members_lib
+    from maddpg_jax.parallel import MemberRunner
+
+    chex.clear_trace_counter()  # counts are kept per function name across parametrizations
+    config = Config(**TINY)
+    trainer = make_trainer(config)
+    trainer = trainer._replace(run_upto=jax.jit(chex.assert_max_traces(trainer.run_upto.__wrapped__, n=1)))
+    runner = MemberRunner(trainer, 2, member_chunk=member_chunk)
+    keys, hp = members_lib.place(runner, config, members_lib.seed_members(config, 2))
+    state, _ = runner.run(runner.init(keys, hp), hp, config.warmup_iterations, False)
+    for n, select in ((5, True), (3, False), (5, True)):
+        expected = runner.run(state, hp, n, True, select)
+        got = runner.run_chunk(state, hp, n, True, select)
+        chex.assert_trees_all_equal(got, expected)
+        assert got[1].mean_return.shape == (2, n)
+        state = got[0]
+    assert np.all(np.isfinite(np.asarray(state.best_eval_return)))  # selection ran
+
+
 def test_member_state_size_decides_looping_or_vmapping_on_a_cpu():
     """state_bytes matches what init allocates, and a member whose state is over
     LOOP_STATE_LIMIT is vmapped with the others instead of looped over (the loop slices
