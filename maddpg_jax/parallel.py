@@ -193,9 +193,10 @@ class MemberRunner:
         than a full one do on every device, which spares a run the compilations of its
         first and last chunks. On a CPU full ones do too: the loop with a traced trip count
         ran as fast as the scan there (measured, default config: 1.32-1.38 against
-        1.34-1.61 s per 160 iterations) and then a run compiles one learning program. On a
-        GPU a loop with a traced trip count reads its condition back to the host on every
-        trip, so full chunks keep the scan."""
+        1.34-1.61 s per 160 iterations) and then a run compiles one learning program.
+        XLA:GPU runs a loop whose trip count it cannot know by copying the condition to the
+        host on every trip (not measured here), so on accelerators full chunks keep the
+        scan."""
         full = self.trainer.config.chunk_iterations
         return learn and num_iterations <= full and (num_iterations < full or self.devices[0].platform == "cpu")
 
