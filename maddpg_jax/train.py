@@ -273,6 +273,57 @@ def kept_actor(config: Config, state: TrainState):
     return state.agents.actor
 
 
+def select_into(trainer: Trainer, state: TrainState, metrics: Metrics, row, mean) -> tuple[TrainState, Metrics]:
+    """Policy selection (``mean``: the score's mean over data-parallel devices); its result
+    goes into the metrics' ``row``."""
+    state = select_policy(trainer, state, mean)
+    return state, metrics.replace(
+        eval_return=metrics.eval_return.at[row].set(state.eval_return),
+        best_eval_return=metrics.best_eval_return.at[row].set(state.best_eval_return),
+    )
+
+
+def scan_chunk(trainer: Trainer, state: TrainState, hp: HParams, num_iterations: int, learn: bool, select, psum, mean):
+    """``trainer.run``: ``num_iterations`` vectorised steps in one ``lax.scan``; then, with
+    ``select`` (the chunk ends on an evaluation interval) and ``eval_episodes > 0``, policy
+    selection, whose result the chunk's last metrics row carries. Metrics [num_iterations]."""
+    state, metrics = jax.lax.scan(
+        lambda s, _: iteration(trainer, s, hp, learn, psum), state, None, length=num_iterations
+    )
+    if select and trainer.config.eval_episodes > 0:
+        state, metrics = select_into(trainer, state, metrics, num_iterations - 1, mean)
+    return state, metrics
+
+
+def loop_chunk(trainer: Trainer, state: TrainState, hp: HParams, n: jax.Array, select: jax.Array, psum, mean):
+    """``trainer.run_upto``: a learning chunk as ``scan_chunk(..., n, True, select)`` computes
+    it (the same values, bit for bit: the same iteration in a loop), with ``n`` (int32, at
+    most ``chunk_iterations``) and ``select`` (bool) traced, so chunks of every length share
+    one compiled program. Metrics have ``chunk_iterations`` rows; those from ``n`` on are
+    zeros. ``n`` and ``select`` must be the same for every member (they are not batched
+    under vmap, so the loop and the selection stay real control flow)."""
+    c = trainer.config
+    rows = jax.eval_shape(lambda s: iteration(trainer, s, hp, True, psum)[1], state)
+    # Typed like the state (where(like, ...)): inside shard_map the loop's carry must vary
+    # over the mesh axis as the rows written into it do (see evaluate_actors).
+    like = state.iteration >= 0
+    buf = jax.tree.map(lambda x: jnp.where(like, jnp.zeros((c.chunk_iterations,) + x.shape, x.dtype), 0), rows)
+
+    def body(i, carry):
+        s, buf = carry
+        s, m = iteration(trainer, s, hp, True, psum)
+        return s, jax.tree.map(lambda b, x: b.at[i].set(x), buf, m)
+
+    state, metrics = jax.lax.fori_loop(0, n, body, (state, buf))
+    if c.eval_episodes > 0:
+
+        def selected(s, m, row):
+            return select_into(trainer, s, m, row, mean)
+
+        state, metrics = jax.lax.cond(select, selected, lambda s, m, _: (s, m), state, metrics, n - 1)
+    return state, metrics
+
+
 def make_trainer(
     config: Config,
     env=None,
@@ -322,49 +373,16 @@ def make_trainer(
     def local_key(key):
         return jax.random.fold_in(key, jax.lax.axis_index(data_axis)) if data_axis else key
 
+    def mean(x):  # over data-parallel devices (the selection's score)
+        return psum(x) / data_shards
+
     @functools.partial(jax.jit, static_argnames=("num_iterations", "learn", "select"))
     def run(state: TrainState, hp: HParams, num_iterations: int, learn: bool, select: bool = False):
-        """``num_iterations`` vectorised steps in one ``lax.scan``; then, with ``select`` (the
-        chunk ends on an evaluation interval) and ``eval_episodes > 0``, policy selection,
-        whose result the chunk's last metrics row carries. Metrics [num_iterations]."""
-        state, metrics = jax.lax.scan(
-            lambda s, _: iteration(trainer, s, hp, learn, psum), state, None, length=num_iterations
-        )
-        if select and c.eval_episodes > 0:
-            state, metrics = select_into(state, metrics, num_iterations - 1)
-        return state, metrics
-
-    def select_into(state: TrainState, metrics: Metrics, row):
-        """Policy selection; its result goes into the metrics' ``row``."""
-        state = select_policy(trainer, state, lambda x: psum(x) / data_shards)
-        return state, metrics.replace(
-            eval_return=metrics.eval_return.at[row].set(state.eval_return),
-            best_eval_return=metrics.best_eval_return.at[row].set(state.best_eval_return),
-        )
+        return scan_chunk(trainer, state, hp, num_iterations, learn, select, psum, mean)
 
     @jax.jit
     def run_upto(state: TrainState, hp: HParams, n: jax.Array, select: jax.Array):
-        """A learning chunk as ``run(state, hp, n, True, select)`` computes it (the same
-        values, bit for bit: the same iteration in a loop), with ``n`` (int32, at most
-        ``c.chunk_iterations``) and ``select`` (bool) traced, so chunks of every length share
-        one compiled program. Metrics have ``c.chunk_iterations`` rows; those from ``n`` on
-        are zeros. ``n`` and ``select`` must be the same for every member (they are not
-        batched under vmap, so the loop and the selection stay real control flow)."""
-        rows = jax.eval_shape(lambda s: iteration(trainer, s, hp, True, psum)[1], state)
-        # Typed like the state (where(like, ...)): inside shard_map the loop's carry must vary
-        # over the mesh axis as the rows written into it do (see evaluate_actors).
-        like = state.iteration >= 0
-        buf = jax.tree.map(lambda x: jnp.where(like, jnp.zeros((c.chunk_iterations,) + x.shape, x.dtype), 0), rows)
-
-        def body(i, carry):
-            s, buf = carry
-            s, m = iteration(trainer, s, hp, True, psum)
-            return s, jax.tree.map(lambda b, x: b.at[i].set(x), buf, m)
-
-        state, metrics = jax.lax.fori_loop(0, n, body, (state, buf))
-        if c.eval_episodes > 0:
-            state, metrics = jax.lax.cond(select, select_into, lambda s, m, _: (s, m), state, metrics, n - 1)
-        return state, metrics
+        return loop_chunk(trainer, state, hp, n, select, psum, mean)
 
     trainer = Trainer(
         config=c,
