@@ -7,7 +7,8 @@ sizes the number of kernels an iteration runs, not its arithmetic, sets the iter
 This compiles ``run`` (a ``lax.scan`` of iterations) for the plain MADDPG settings and for
 the defaults (twin critics, layer norm, Huber loss, target smoothing, policy selection),
 finds the scan's loop in the optimised HLO and counts what one trip of its body launches:
-fusions, copies, dots, custom calls and other unfused ops, with nested loops (threefry's
+fusions, copies, dots, custom calls and other unfused ops (and, among the fusions, how many
+only move data: slices, copies, transposes), with nested loops (threefry's
 rolled random-bit loops on CPU, the update rounds' scan) multiplied by their trip counts
 and a conditional counted by its largest branch. Bookkeeping ops that launch nothing
 (parameters, constants, tuples, bitcasts) are not counted. The time per iteration is
@@ -26,6 +27,9 @@ from collections import Counter
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 FREE = {"parameter", "constant", "get-tuple-element", "tuple", "bitcast", "after-all", "opt-barrier"}
+# A fusion of nothing but these only moves data (cuts a weight out of a flat vector,
+# transposes, relays out): counted apart as "moves" (a sub-count, also among the fusions).
+MOVES = FREE | {"slice", "copy", "transpose", "reshape", "broadcast", "concatenate"}
 KINDS = ("fusion", "copy", "dot", "custom-call")
 _COMP = re.compile(r"^(?:ENTRY )?%?([\w.\-]+) .*\{\s*$")
 _INST = re.compile(r"^\s+(?:ROOT )?%[\w.\-]+ = .*? ([a-z][\w\-]*)\(")
@@ -87,7 +91,15 @@ def count(comps: dict, name: str) -> Counter:
             total.update(count(comps, _attr(line, "to_apply")))
         else:
             total[op if op in KINDS else "other"] += 1
+            if op == "fusion" and only_moves(comps.get(_attr(line, "calls"), [])):
+                total["moves"] += 1
     return total
+
+
+def only_moves(lines: list[str]) -> bool:
+    """Whether a fused computation's instructions only move data (see MOVES)."""
+    ops = [m.group(1) for m in map(_INST.match, lines) if m]
+    return bool(ops) and set(ops) <= MOVES
 
 
 def loop_body_kernels(hlo: str, trips: int) -> Counter:
@@ -142,7 +154,7 @@ def variants(num_envs: int, batch_size: int, updates: int, **overrides) -> dict:
 
 
 def table(rows: dict) -> str:
-    cols = ["total", *KINDS, "other", "in loops", "loop trips"]
+    cols = ["total", *KINDS, "other", "moves", "in loops", "loop trips"]
     lines = ["| variant | " + " | ".join(cols) + " | us / iteration |", "|---|" + "---:|" * (len(cols) + 1)]
     for name, r in rows.items():
         k = r["kernels"]

@@ -122,9 +122,10 @@ class MemberRunner:
         self._compiled: dict = {}
         self.init = self._wrap(trainer.init)
 
-    def _wrap(self, fn: Callable, donate: bool = False, shared: int = 0) -> Callable:
+    def _wrap(self, fn: Callable, donate: bool = False, shared: int = 0, members: int = 2) -> Callable:
         """``fn`` over the members: the arguments lead with the member axis, except the
-        last ``shared`` ones, which every member gets whole (replicated scalars)."""
+        last ``shared`` ones, which every member gets whole (replicated scalars); with
+        ``shared``, ``fn`` takes ``members`` member-axis arguments before them."""
         import jax
         from jax.sharding import PartitionSpec as P
 
@@ -149,7 +150,7 @@ class MemberRunner:
                 n = len(args) - shared
                 return jax.lax.map(lambda a: fn(*a, *args[n:]), args[:n], batch_size=chunk if chunk > 1 else None)
 
-        in_specs = self._spec if not shared else (self._spec,) * 2 + (P(),) * shared
+        in_specs = self._spec if not shared else (self._spec,) * members + (P(),) * shared
         mapped = jax.shard_map(local, mesh=self.mesh, in_specs=in_specs, out_specs=self._spec)
         return jax.jit(mapped, donate_argnums=(0,) if donate else ())
 

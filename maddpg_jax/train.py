@@ -273,6 +273,35 @@ def kept_actor(config: Config, state: TrainState):
     return state.agents.actor
 
 
+def metrics_row(trainer: Trainer) -> Metrics:
+    """The shapes and dtypes of one iteration's metrics, known without tracing an
+    iteration (tracing one costs about as much as the trace being sized)."""
+    f32, i32 = jnp.float32, jnp.int32
+    row = lambda shape=(), dtype=f32: jax.ShapeDtypeStruct(shape, dtype)
+    return Metrics(
+        env_steps=row((), i32),
+        mean_return=row(),
+        team_returns=row((len(trainer.spec.teams),)),
+        episodes=row((), i32),
+        critic_loss=row(),
+        actor_loss=row(),
+        q_mean=row(),
+        interval_losses=row((len(LOSS_NAMES),)),
+        nonfinite=row((), jnp.bool_),
+        eval_return=row(),
+        best_eval_return=row(),
+    )
+
+
+def check_row(m: Metrics, like: Metrics) -> Metrics:
+    """``m``, after checking (at trace time) that it has ``like``'s shapes and dtypes."""
+    got = jax.tree.map(lambda x: (x.shape, x.dtype), m)
+    want = jax.tree.map(lambda x: (x.shape, x.dtype), like)
+    if got != want:
+        raise TypeError(f"metrics_row is out of date: an iteration's metrics are {got}, not {want}")
+    return m
+
+
 def select_into(trainer: Trainer, state: TrainState, metrics: Metrics, row, mean) -> tuple[TrainState, Metrics]:
     """Policy selection (``mean``: the score's mean over data-parallel devices); its result
     goes into the metrics' ``row``."""
@@ -303,16 +332,16 @@ def loop_chunk(trainer: Trainer, state: TrainState, hp: HParams, n: jax.Array, s
     zeros. ``n`` and ``select`` must be the same for every member (they are not batched
     under vmap, so the loop and the selection stay real control flow)."""
     c = trainer.config
-    rows = jax.eval_shape(lambda s: iteration(trainer, s, hp, True, psum)[1], state)
     # Typed like the state (where(like, ...)): inside shard_map the loop's carry must vary
     # over the mesh axis as the rows written into it do (see evaluate_actors).
     like = state.iteration >= 0
+    rows = metrics_row(trainer)
     buf = jax.tree.map(lambda x: jnp.where(like, jnp.zeros((c.chunk_iterations,) + x.shape, x.dtype), 0), rows)
 
     def body(i, carry):
         s, buf = carry
         s, m = iteration(trainer, s, hp, True, psum)
-        return s, jax.tree.map(lambda b, x: b.at[i].set(x), buf, m)
+        return s, jax.tree.map(lambda b, x: b.at[i].set(x), buf, check_row(m, rows))
 
     state, metrics = jax.lax.fori_loop(0, n, body, (state, buf))
     if c.eval_episodes > 0:

@@ -15,9 +15,10 @@ def _hlo(fn, *args):
     return jax.jit(fn).lower(*args).compile().as_text()
 
 
-# A hand-written module in the optimised-HLO text form: the scan's loop (7 trips) runs two
-# fusions and a copy, a nested loop of 3 trips (body: a fusion and a dot; condition: one
-# compare), and a conditional whose branches launch 2 and 5 kernels.
+# A hand-written module in the optimised-HLO text form: the scan's loop (7 trips) runs three
+# fusions (one of them only slices and transposes) and a copy, a nested loop of 3 trips
+# (body: a fusion and a dot; condition: one compare), and a conditional whose branches
+# launch 2 and 5 kernels.
 HLO = """HloModule m
 
 %inner_body (p: (s32[], f32[4])) -> (s32[], f32[4]) {
@@ -47,10 +48,17 @@ HLO = """HloModule m
   ROOT %v = f32[4]{0} fusion(%w), kind=kLoop, calls=%f2
 }
 
+%mv (p: f32[8]) -> f32[4] {
+  %p = f32[8]{0} parameter(0)
+  %s = f32[4]{0} slice(%p), slice={[0:4]}
+  ROOT %t = f32[4]{0} transpose(%s), dimensions={0}
+}
+
 %scan_body (p: (s32[], f32[4])) -> (s32[], f32[4]) {
   %p = (s32[], f32[4]) parameter(0)
   %c = s32[] constant(1)
-  %a = f32[4]{0} fusion(%p), kind=kLoop, calls=%f1
+  %m = f32[4]{0} fusion(%p), kind=kLoop, calls=%mv
+  %a = f32[4]{0} fusion(%m), kind=kLoop, calls=%f1
   %b = f32[4]{0} copy(%a)
   %l = (s32[], f32[4]) while(%p), condition=%inner_cond, body=%inner_body, backend_config={"known_trip_count":{"n":"3"}}
   %k = f32[4]{0} conditional(%c, %b, %b), branch_computations={%small, %big}
@@ -73,13 +81,14 @@ ENTRY %main (x: f32[4]) -> f32[4] {
 
 def test_kernel_counter_counts_by_hand_a_loop_body_with_a_nested_loop_and_a_conditional():
     k = kernels.loop_body_kernels(HLO, 7)
-    assert k["fusion"] == 2 + 3 * 1 + 3  # own, nested body x 3 trips, the larger branch's
+    assert k["fusion"] == 3 + 3 * 1 + 3  # own, nested body x 3 trips, the larger branch's
+    assert k["moves"] == 1  # the slice-and-transpose fusion; %f1 / %f2 are not in the text
     assert k["dot"] == 3 * 1
     assert k["copy"] == 1 + 1  # own, the larger branch's
     assert k["custom-call"] == 1
     assert k["other"] == 4 * 1 + 1  # the nested condition runs trips + 1 times; the predicate
     assert k["loop trips"] == 3 and k["in loops"] == 3 * 2 + 4 * 1
-    assert k["total"] == 2 + 1 + 3 * 2 + 4 + 5 + 1
+    assert k["total"] == 3 + 1 + 3 * 2 + 4 + 5 + 1
 
 
 def test_kernel_counter_finds_the_scan_in_a_compiled_program():

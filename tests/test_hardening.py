@@ -59,21 +59,14 @@ def checkpoints(d):
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """Two identical uninterrupted runs to 1024 env steps, and one with a constant learning
-    rate (whose trajectory does not depend on the run's planned length)."""
+    """An uninterrupted run to 1024 env steps, and one with a constant learning rate (whose
+    trajectory does not depend on the run's planned length)."""
     base = tmp_path_factory.mktemp("hard")
     # const: chunks of 1024 env steps, as the signal test's run has them.
-    for name, extra in (("a", []), ("b", []), ("const", ["--lr-decay", "none", *SHORT_CHUNKS])):
+    for name, extra in (("a", []), ("const", ["--lr-decay", "none", *SHORT_CHUNKS])):
         code, out, err = maddpg("train", "--out", str(base / name), "--total-env-steps", "1024", *TINY, *extra)
         assert code == 0, err
     return base
-
-
-def test_same_command_twice_gives_identical_metrics(reference):
-    a = (reference / "a" / "metrics.jsonl").read_text().splitlines()
-    b = (reference / "b" / "metrics.jsonl").read_text().splitlines()
-    strip = lambda lines: [json.dumps({k: v for k, v in json.loads(x).items() if k != "wall_s"}) for x in lines]
-    assert len(a) == 8 and strip(a) == strip(b)
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
@@ -101,6 +94,9 @@ def test_signal_checkpoints_and_exits_with_its_code(reference, tmp_path, sig, co
 
 
 def test_sigkill_at_random_moments_loses_nothing(reference, tmp_path):
+    """Killed (SIGKILL) at random moments, then resumed with the same command until it
+    finishes: the metrics equal an uninterrupted run's, row for row. That also pins that the
+    same command gives the same run (a separate process each time)."""
     out = tmp_path / "run"
     rng = random.Random(0)
     p = start("train", "--out", str(out), "--total-env-steps", "1024", *TINY)
@@ -108,7 +104,7 @@ def test_sigkill_at_random_moments_loses_nothing(reference, tmp_path):
     time.sleep(rng.uniform(0, 0.5))
     p.kill()
     p.wait()
-    for _ in range(4):  # kill the resumed run too, at random points, including mid-save
+    for _ in range(2):  # kill the resumed run too, at random points, including mid-save
         p = start("train", "--out", str(out), "--resume", "--total-env-steps", "1024", "--no-progress")
         time.sleep(rng.uniform(2.0, 6.0))
         if p.poll() is not None:
@@ -120,7 +116,8 @@ def test_sigkill_at_random_moments_loses_nothing(reference, tmp_path):
             json.loads(line)  # only the last line can be torn, and resume drops it
     code, _, err = maddpg("train", "--out", str(out), "--resume", "--total-env-steps", "1024", "--no-progress")
     assert code == 0, err
-    assert rows_without_wall(out / "metrics.jsonl") == rows_without_wall(reference / "a" / "metrics.jsonl")
+    want = rows_without_wall(reference / "a" / "metrics.jsonl")
+    assert len(want) == 8 and rows_without_wall(out / "metrics.jsonl") == want
 
 
 def test_non_finite_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):

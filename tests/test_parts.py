@@ -356,12 +356,16 @@ def test_chunks_of_every_length_share_one_program_and_equal_the_scans(member_chu
     runner = MemberRunner(trainer, 2, member_chunk=member_chunk)
     keys, hp = members_lib.place(runner, config, members_lib.seed_members(config, 2))
     state, _ = runner.run(runner.init(keys, hp), hp, config.warmup_iterations, False)
-    for n, select in ((5, True), (3, False), (5, True)):
-        expected = runner.run(state, hp, n, True, select)
-        got = runner.run_chunk(state, hp, n, True, select)
-        chex.assert_trees_all_equal(got, expected)
-        assert got[1].mean_return.shape == (2, n)
-        state = got[0]
+    for _ in range(2):  # the second time from a state with a kept policy
+        expected = runner.run(state, hp, 5, True, True)
+        chex.assert_trees_all_equal(runner.run_chunk(state, hp, 5, True, True), expected)
+        # 3 iterations without selection, then 2 with: the same 5 iterations, one selection.
+        first = runner.run_chunk(state, hp, 3, True, False)
+        second = runner.run_chunk(first[0], hp, 2, True, True)
+        assert first[1].mean_return.shape == (2, 3) and second[1].mean_return.shape == (2, 2)
+        joined = jax.tree.map(lambda a, b: np.concatenate([a, b], axis=1), first[1], second[1])
+        chex.assert_trees_all_equal((second[0], joined), expected)
+        state = expected[0]
     assert np.all(np.isfinite(np.asarray(state.best_eval_return)))  # selection ran
 
 

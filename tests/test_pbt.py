@@ -44,24 +44,20 @@ PBT = [
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """The same command twice to 1024 env steps, and one to 512 resumed to 1024."""
+    """One run to 1024 env steps, and the same command to 512 resumed to 1024."""
     base = tmp_path_factory.mktemp("pbt")
-    one, two, resumed = base / "one", base / "two", base / "resumed"
-    for d in (one, two):
-        maddpg(*PBT, "--out", str(d), "--total-env-steps", "1024")
+    one, resumed = base / "one", base / "resumed"
+    maddpg(*PBT, "--out", str(one), "--total-env-steps", "1024")
     maddpg(*PBT, "--out", str(resumed), "--total-env-steps", "512")
     maddpg("pbt", "--out", str(resumed), "--resume", "--total-env-steps", "1024", "--no-progress")
-    return one, two, resumed
-
-
-def test_same_command_twice_gives_identical_lineage_and_metrics(runs):
-    one, two, _ = runs
-    assert (one / "pbt.jsonl").read_text() == (two / "pbt.jsonl").read_text()
-    assert without_wall(rows(one / "metrics.jsonl")) == without_wall(rows(two / "metrics.jsonl"))
+    return one, resumed
 
 
 def test_stop_and_resume_gives_the_lineage_of_one_run(runs):
-    one, _, resumed = runs
+    """Stopped at 512 env steps and resumed (two more processes), the lineage and metrics
+    equal one straight run's exactly; which also pins that the same command gives the same
+    run."""
+    one, resumed = runs
     assert rows(resumed / "pbt.jsonl") == rows(one / "pbt.jsonl")
     assert without_wall(rows(resumed / "metrics.jsonl")) == without_wall(rows(one / "metrics.jsonl"))
 
