@@ -13,6 +13,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 from flax import struct
@@ -65,6 +66,26 @@ class Metrics:
     nonfinite: jax.Array  # [] bool: a loss of this iteration was NaN or inf
     eval_return: jax.Array  # [] the latest noise-free evaluation's mean return (NaN before one)
     best_eval_return: jax.Array  # [] the best so far (the kept actors'; -inf before one)
+
+    @classmethod
+    def row(cls, num_teams: int) -> Metrics:
+        """One iteration's shapes and dtypes (as the fields above say), known without
+        tracing an iteration: a trace of one costs about as much as the loop's own."""
+        f32, i32 = jnp.float32, jnp.int32
+        like = lambda shape=(), dtype=f32: jax.ShapeDtypeStruct(shape, dtype)
+        return cls(
+            env_steps=like((), i32),
+            mean_return=like(),
+            team_returns=like((num_teams,)),
+            episodes=like((), i32),
+            critic_loss=like(),
+            actor_loss=like(),
+            q_mean=like(),
+            interval_losses=like((len(LOSS_NAMES),)),
+            nonfinite=like((), jnp.bool_),
+            eval_return=like(),
+            best_eval_return=like(),
+        )
 
 
 class Trainer(NamedTuple):
@@ -273,35 +294,6 @@ def kept_actor(config: Config, state: TrainState):
     return state.agents.actor
 
 
-def metrics_row(trainer: Trainer) -> Metrics:
-    """The shapes and dtypes of one iteration's metrics, known without tracing an
-    iteration (tracing one costs about as much as the trace being sized)."""
-    f32, i32 = jnp.float32, jnp.int32
-    row = lambda shape=(), dtype=f32: jax.ShapeDtypeStruct(shape, dtype)
-    return Metrics(
-        env_steps=row((), i32),
-        mean_return=row(),
-        team_returns=row((len(trainer.spec.teams),)),
-        episodes=row((), i32),
-        critic_loss=row(),
-        actor_loss=row(),
-        q_mean=row(),
-        interval_losses=row((len(LOSS_NAMES),)),
-        nonfinite=row((), jnp.bool_),
-        eval_return=row(),
-        best_eval_return=row(),
-    )
-
-
-def check_row(m: Metrics, like: Metrics) -> Metrics:
-    """``m``, after checking (at trace time) that it has ``like``'s shapes and dtypes."""
-    got = jax.tree.map(lambda x: (x.shape, x.dtype), m)
-    want = jax.tree.map(lambda x: (x.shape, x.dtype), like)
-    if got != want:
-        raise TypeError(f"metrics_row is out of date: an iteration's metrics are {got}, not {want}")
-    return m
-
-
 def select_into(trainer: Trainer, state: TrainState, metrics: Metrics, row, mean) -> tuple[TrainState, Metrics]:
     """Policy selection (``mean``: the score's mean over data-parallel devices); its result
     goes into the metrics' ``row``."""
@@ -335,13 +327,14 @@ def loop_chunk(trainer: Trainer, state: TrainState, hp: HParams, n: jax.Array, s
     # Typed like the state (where(like, ...)): inside shard_map the loop's carry must vary
     # over the mesh axis as the rows written into it do (see evaluate_actors).
     like = state.iteration >= 0
-    rows = metrics_row(trainer)
-    buf = jax.tree.map(lambda x: jnp.where(like, jnp.zeros((c.chunk_iterations,) + x.shape, x.dtype), 0), rows)
+    row = Metrics.row(len(trainer.spec.teams))
+    buf = jax.tree.map(lambda x: jnp.where(like, jnp.zeros((c.chunk_iterations,) + x.shape, x.dtype), 0), row)
 
     def body(i, carry):
         s, buf = carry
         s, m = iteration(trainer, s, hp, True, psum)
-        return s, jax.tree.map(lambda b, x: b.at[i].set(x), buf, check_row(m, rows))
+        chex.assert_trees_all_equal_shapes_and_dtypes(m, row)  # at trace time: Metrics.row is up to date
+        return s, jax.tree.map(lambda b, x: b.at[i].set(x), buf, m)
 
     state, metrics = jax.lax.fori_loop(0, n, body, (state, buf))
     if c.eval_episodes > 0:
