@@ -1,6 +1,7 @@
 """Kernels per training iteration, counted from the compiled program, beside its time.
 
     python benchmarks/kernels.py [--num-envs 16] [--batch-size 256] [--updates-per-step 1]
+    python benchmarks/kernels.py --profile 12   # and where the time goes, from a profile
 
 On an accelerator every kernel is a launch of a few microseconds, so at MADDPG's batch
 sizes the number of kernels an iteration runs, not its arithmetic, sets the iteration rate.
@@ -12,15 +13,24 @@ only move data: slices, copies, transposes), with nested loops (threefry's
 rolled random-bit loops on CPU, the update rounds' scan) multiplied by their trip counts
 and a conditional counted by its largest branch. Bookkeeping ops that launch nothing
 (parameters, constants, tuples, bitcasts) are not counted. The time per iteration is
-measured on the same program, one member on one device.
+measured on the same program, one member on one device, beside XLA's count of its
+floating-point operations.
+
+``--profile N`` also traces the program with ``jax.profiler`` and sums each of the loop's
+kernels' measured time: per group (matmuls, copies, fusions that only move data, other
+fusions, other ops) and the N slowest, each with the source op it came from.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
+import gzip
+import json
 import os
 import re
 import sys
+import tempfile
 import time
 from collections import Counter
 
@@ -119,8 +129,8 @@ def loop_body_kernels(hlo: str, trips: int) -> Counter:
 SCAN_TRIPS = 7  # a trip count no inner loop has, to find the scan's own loop
 
 
-def measure(config, seconds: float = 3.0) -> dict:
-    """Kernels per iteration of ``config``'s compiled loop and its measured time."""
+def _compiled(config):
+    """``(compiled scan of SCAN_TRIPS iterations, its state, hparams)`` of ``config``."""
     import jax
 
     from maddpg_jax.train import make_trainer
@@ -129,15 +139,164 @@ def measure(config, seconds: float = 3.0) -> dict:
     hp = config.hparams()
     state = jax.jit(trainer.init)(config.key(0), hp)
     compiled = trainer.run.lower(state, hp, SCAN_TRIPS, True).compile()
-    kernels = loop_body_kernels(compiled.as_text(), SCAN_TRIPS)
-    n = SCAN_TRIPS  # time the very program counted
     state, _ = jax.block_until_ready(compiled(state, hp))  # warm up
+    return compiled, state, hp
+
+
+def _timed(compiled, state, hp, seconds: float) -> tuple[float, int]:
+    """``(µs per iteration, calls)`` of ``compiled`` run for at least ``seconds``."""
+    import jax
+
     reps, t0 = 0, time.perf_counter()
     while reps < 2 or time.perf_counter() - t0 < seconds:
         state, _ = jax.block_until_ready(compiled(state, hp))
         reps += 1
-    us = (time.perf_counter() - t0) / (reps * n) * 1e6
-    return {"kernels": dict(kernels), "us_per_iteration": us}
+    return (time.perf_counter() - t0) / (reps * SCAN_TRIPS) * 1e6, reps
+
+
+def measure(config, seconds: float = 3.0) -> dict:
+    """Kernels per iteration of ``config``'s compiled loop, its measured time, and XLA's
+    count of its floating-point operations (MFLOP per iteration: XLA's cost analysis counts
+    a loop's body once, whatever its trip count)."""
+    compiled, state, hp = _compiled(config)
+    kernels = loop_body_kernels(compiled.as_text(), SCAN_TRIPS)
+    us, _ = _timed(compiled, state, hp, seconds)  # time the very program counted
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost  # older jax: one per device
+    return {"kernels": dict(kernels), "us_per_iteration": us, "mflop": (cost or {}).get("flops", 0.0) / 1e6}
+
+
+# -- where the time goes: a profile of the same program ----------------------------------------
+
+GROUPS = ("matmul", "copy", "moves", "other fusion", "other")
+CONTROL = {"while", "conditional", "call"}  # their trace events enclose their bodies' kernels
+_SOURCE = re.compile(r'op_name="([^"]*)"')
+SCAFFOLD = ("jit(", "while", "body", "closed_call", "checkpoint")  # op_name parts that say nothing
+
+
+def loop_instructions(hlo: str, trips: int) -> dict[str, tuple[str, str]]:
+    """``{instruction name: (group, source)}`` of every kernel one trip of the loop with
+    ``trips`` trips launches, nested loops' and branches' included. ``group`` is one of
+    GROUPS (``matmul``: a dot, or a fusion with a dot or convolution in it); ``source`` the
+    tail of the op's ``op_name`` (the JAX code it came from, e.g. ``Critic/Dense_1/dot_general``)."""
+    comps, entry = computations(hlo)
+    out: dict[str, tuple[str, str]] = {}
+
+    def walk(name: str) -> None:
+        for line in comps[name]:
+            m = _INST.match(line)
+            if not m or m.group(1) in FREE:
+                continue
+            op = m.group(1)
+            if op == "while":
+                walk(_attr(line, "body"))
+                walk(_attr(line, "condition"))
+            elif op == "conditional":
+                branches = re.search(r"branch_computations=\{([^}]*)\}", line)
+                names = [b.strip().lstrip("%") for b in branches.group(1).split(",")] if branches else []
+                names += [n for n in (_attr(line, "true_computation"), _attr(line, "false_computation")) if n]
+                for b in names:
+                    walk(b)
+            elif op == "call":
+                walk(_attr(line, "to_apply"))
+            if op in CONTROL:
+                continue
+            inst = re.match(r"^\s+(?:ROOT )?%([\w.\-]+) =", line).group(1)
+            called = comps.get(_attr(line, "calls"), [])
+            called_ops = {m.group(1) for m in map(_INST.match, called) if m}
+            if op == "dot" or (op == "fusion" and called_ops & {"dot", "convolution"}):
+                group = "matmul"
+            elif op == "copy":
+                group = "copy"
+            elif op == "fusion":
+                group = "moves" if only_moves(called) else "other fusion"
+            else:
+                group = "other"
+            # A matmul fusion is named after its dot's source, any other op after its own
+            # (or, without one, the first of its fused ops that has one).
+            dots = [x for x in called if _INST.match(x) and _INST.match(x).group(1) in ("dot", "convolution")]
+            source = next(filter(None, map(_SOURCE.search, [*dots, line, *called])), None)
+            path = source.group(1).split("/") if source else []
+            parts = [p for p in path if not p.startswith(SCAFFOLD)]
+            out[inst] = (group, "/".join(parts[-3:]) or op)
+
+    for line in comps[entry]:
+        m = _INST.match(line)
+        if m and m.group(1) == "while" and trip_count(line) == trips:
+            walk(_attr(line, "body"))
+            return out
+    raise ValueError(f"no loop with {trips} trips in the entry computation")
+
+
+def kernel_times(instructions: dict, events: list[dict], iterations: int) -> dict[str, float]:
+    """µs per iteration of each of ``instructions`` (names), summed over a trace's complete
+    (``"ph": "X"``) ``events`` named after them and divided by the ``iterations`` traced."""
+    times: dict[str, float] = {}
+    for e in events:
+        if e.get("ph") == "X" and e.get("name") in instructions:
+            times[e["name"]] = times.get(e["name"], 0.0) + float(e.get("dur", 0.0)) / iterations
+    return times
+
+
+def profile_compiled(hlo: str, call, seconds: float = 2.0) -> dict:
+    """Where one iteration's time goes: ``{"us_per_iteration", "kernel_us", "groups": {group:
+    µs}, "kernels": [(µs, name, group, source), ...] slowest first}``, from a
+    ``jax.profiler`` trace of ``call()`` (one blocking run of the compiled program whose
+    optimised HLO is ``hlo``, a loop of SCAN_TRIPS iterations) repeated for ``seconds``.
+    ``kernel_us`` (the kernels' summed time) can exceed the wall time where XLA runs
+    independent kernels at once; tracing itself slows the wall time."""
+    import jax
+
+    instructions = loop_instructions(hlo, SCAN_TRIPS)
+    with tempfile.TemporaryDirectory() as d:
+        jax.profiler.start_trace(d)
+        reps, t0 = 0, time.perf_counter()
+        while reps < 2 or time.perf_counter() - t0 < seconds:
+            call()
+            reps += 1
+        us = (time.perf_counter() - t0) / (reps * SCAN_TRIPS) * 1e6
+        jax.profiler.stop_trace()
+        traces = glob.glob(os.path.join(d, "**", "*.trace.json.gz"), recursive=True)
+        if not traces:
+            raise RuntimeError("jax.profiler wrote no trace.json.gz")
+        with gzip.open(traces[0]) as f:
+            events = json.load(f)["traceEvents"]
+    times = kernel_times(instructions, events, reps * SCAN_TRIPS)
+    if not times:  # a backend whose trace names its kernels otherwise (a GPU's cuBLAS, say)
+        raise RuntimeError("no event of the trace is named after one of the loop's kernels")
+    groups = {g: 0.0 for g in GROUPS}
+    for name, t in times.items():
+        groups[instructions[name][0]] += t
+    rows = sorted(((t, n, *instructions[n]) for n, t in times.items()), reverse=True)
+    return {"us_per_iteration": us, "kernel_us": sum(times.values()), "groups": groups, "kernels": rows}
+
+
+def profile(config, seconds: float = 2.0) -> dict:
+    """:func:`profile_compiled` of the program :func:`measure` counts for ``config``."""
+    import jax
+
+    compiled, state, hp = _compiled(config)
+    box = [state]
+
+    def call():
+        box[0], _ = jax.block_until_ready(compiled(box[0], hp))
+
+    return profile_compiled(compiled.as_text(), call, seconds)
+
+
+def profile_table(name: str, p: dict, top: int) -> str:
+    """Markdown: ``p``'s (from :func:`profile`) time per group, then its ``top`` slowest kernels."""
+    total = p["kernel_us"] or 1.0
+    lines = [
+        f"{name}: {p['us_per_iteration']:.0f} µs per iteration (wall), {p['kernel_us']:.0f} µs in its kernels",
+        "",
+        "| group | µs / iteration | share |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {g} | {t:.0f} | {100 * t / total:.0f}% |" for g, t in p["groups"].items()]
+    lines += ["", "| µs | kernel | group | source |", "|---:|---|---|---|"]
+    lines += [f"| {t:.1f} | {n} | {g} | {s} |" for t, n, g, s in p["kernels"][:top]]
+    return "\n".join(lines)
 
 
 def variants(num_envs: int, batch_size: int, updates: int, **overrides) -> dict:
@@ -155,30 +314,48 @@ def variants(num_envs: int, batch_size: int, updates: int, **overrides) -> dict:
 
 def table(rows: dict) -> str:
     cols = ["total", *KINDS, "other", "moves", "in loops", "loop trips"]
-    lines = ["| variant | " + " | ".join(cols) + " | us / iteration |", "|---|" + "---:|" * (len(cols) + 1)]
+    head = "| variant | " + " | ".join(cols) + " | us / iteration | MFLOP / iteration |"
+    lines = [head, "|---|" + "---:|" * (len(cols) + 2)]
     for name, r in rows.items():
         k = r["kernels"]
-        lines.append(f"| {name} | " + " | ".join(str(k.get(c, 0)) for c in cols) + f" | {r['us_per_iteration']:.0f} |")
+        cells = " | ".join(str(k.get(c, 0)) for c in cols)
+        lines.append(f"| {name} | {cells} | {r['us_per_iteration']:.0f} | {r.get('mflop', 0.0):.1f} |")
     return "\n".join(lines)
 
 
 def main() -> None:
+    from maddpg_jax.config import STABILISERS_OFF
+
     p = argparse.ArgumentParser(description="Kernels per training iteration, by kind, beside its time.")
     p.add_argument("--num-envs", type=int, default=16)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--updates-per-step", type=int, default=1)
     p.add_argument("--seconds", type=float, default=3.0, help="time each variant runs for its timing")
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="config overrides for both")
+    p.add_argument("--profile", type=int, default=0, metavar="N", help="also profile each: time per group, N slowest")
+    p.add_argument(
+        "--without",
+        nargs="*",
+        default=[],
+        choices=sorted(STABILISERS_OFF),
+        metavar="STABILISER",
+        help=f"also the defaults with each of these turned off, one at a time ({', '.join(sorted(STABILISERS_OFF))})",
+    )
     a = p.parse_args()
     from benchmarks.common import machine, parse_set
 
     overrides = parse_set(a.set)
-    rows = {
-        k: measure(c, a.seconds) for k, c in variants(a.num_envs, a.batch_size, a.updates_per_step, **overrides).items()
-    }
+    configs = variants(a.num_envs, a.batch_size, a.updates_per_step, **overrides)
+    for field in a.without:
+        off = {field: STABILISERS_OFF[field]}
+        configs[f"default, {field}={off[field]}"] = configs["default"].replace(**off)
+    rows = {k: measure(c, a.seconds) for k, c in configs.items()}
     print(f"(E, B, U) = ({a.num_envs}, {a.batch_size}, {a.updates_per_step}), 2 agents, {overrides or 'defaults'}; ")
     print(f"{machine()}\n")
     print(table(rows))
+    if a.profile:
+        for k, c in configs.items():
+            print("\n" + profile_table(k, profile(c, a.seconds), a.profile))
 
 
 if __name__ == "__main__":

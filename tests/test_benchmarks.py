@@ -7,6 +7,7 @@ import sys
 
 import jax
 import jax.numpy as jnp
+import pytest
 
 from benchmarks import kernels
 
@@ -102,6 +103,82 @@ def test_kernel_counter_finds_the_scan_in_a_compiled_program():
     hlo = jax.jit(fn).lower(jnp.ones((64, 64))).compile().as_text()
     k = kernels.loop_body_kernels(hlo, kernels.SCAN_TRIPS)
     assert k["loop trips"] == 3 and 3 <= k["in loops"] < k["total"]
+
+
+# A loop whose kernels are one of each group, with the op_name metadata XLA keeps; a copy
+# outside the loop, which the profile must leave out (as the counter leaves out the scan's
+# own condition).
+HLO_TIMED = """HloModule t
+
+%fdot (p0: f32[4,4]) -> f32[4,4] {
+  %p0 = f32[4,4]{1,0} parameter(0)
+  ROOT %dd = f32[4,4] dot(%p0, %p0), metadata={op_name="jit(run)/while/body/closed_call/vmap(Critic)/Dense_0/dot"}
+}
+
+%fmv (p1: f32[4,4]) -> f32[4,4] {
+  %p1 = f32[4,4]{1,0} parameter(0)
+  ROOT %s1 = f32[4,4]{1,0} transpose(%p1), dimensions={1,0}
+}
+
+%fexp (p2: f32[4,4]) -> f32[4,4] {
+  %p2 = f32[4,4]{1,0} parameter(0)
+  ROOT %e2 = f32[4,4]{1,0} exponential(%p2), metadata={op_name="jit(run)/while/body/vmap(Actor)/exp"}
+}
+
+%body (p3: f32[4,4]) -> f32[4,4] {
+  %p3 = f32[4,4]{1,0} parameter(0)
+  %k1 = f32[4,4]{1,0} fusion(%p3), kind=kOutput, calls=%fdot
+  %k2 = f32[4,4]{1,0} fusion(%k1), kind=kLoop, calls=%fmv
+  %k3 = f32[4,4]{1,0} fusion(%k2), kind=kLoop, calls=%fexp
+  %k4 = f32[4,4]{1,0} copy(%k3)
+  %k5 = f32[4,4]{1,0} dot(%k4, %k4), lhs_contracting_dims={1}, rhs_contracting_dims={0}
+  ROOT %k6 = f32[4,4]{1,0} sort(%k5), dimensions={1}, to_apply=%fexp
+}
+
+%cond (p4: f32[4,4]) -> pred[] {
+  %p4 = f32[4,4]{1,0} parameter(0)
+  ROOT %lt = pred[] compare(%p4, %p4), direction=LT
+}
+
+ENTRY %main (x: f32[4,4]) -> f32[4,4] {
+  %x = f32[4,4]{1,0} parameter(0)
+  %outside = f32[4,4]{1,0} copy(%x)
+  ROOT %w = f32[4,4]{1,0} while(%outside), condition=%cond, body=%body, backend_config={"known_trip_count":{"n":"7"}}
+}
+"""
+
+
+def test_profile_groups_the_loops_kernels_and_sums_their_trace_events():
+    inst = kernels.loop_instructions(HLO_TIMED, 7)
+    assert inst == {
+        "k1": ("matmul", "vmap(Critic)/Dense_0/dot"),  # the dot's source, scaffolding cut
+        "k2": ("moves", "fusion"),  # only a transpose; no source recorded
+        "k3": ("other fusion", "vmap(Actor)/exp"),
+        "k4": ("copy", "copy"),
+        "k5": ("matmul", "dot"),
+        "k6": ("other", "sort"),
+    }
+    events = [
+        {"ph": "X", "name": "k1", "dur": 10},
+        {"ph": "X", "name": "k1", "dur": 30},
+        {"ph": "X", "name": "k3", "dur": 4},
+        {"ph": "X", "name": "outside", "dur": 100},  # not in the loop
+        {"ph": "X", "name": "w", "dur": 1000},  # the loop itself encloses its kernels
+        {"ph": "B", "name": "k5", "dur": 7},  # not a complete event
+    ]
+    assert kernels.kernel_times(inst, events, iterations=2) == {"k1": 20.0, "k3": 2.0}
+
+
+def test_profile_finds_a_compiled_programs_kernels_in_its_trace():
+    def body(x, _):
+        return jnp.tanh(x @ x), None
+
+    fn = jax.jit(lambda x: jax.lax.scan(body, x, None, length=kernels.SCAN_TRIPS)[0])
+    x = jnp.full((128, 128), 0.01)
+    compiled = fn.lower(x).compile()
+    p = kernels.profile_compiled(compiled.as_text(), lambda: jax.block_until_ready(compiled(x)), seconds=0.2)
+    assert p["groups"]["matmul"] > 0 and p["kernel_us"] == pytest.approx(sum(t for t, *_ in p["kernels"]))
+    assert sum(p["groups"].values()) == pytest.approx(p["kernel_us"])
 
 
 def test_gpu_report_runs_end_to_end_at_tiny_sizes(tmp_path):
