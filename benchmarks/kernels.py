@@ -129,8 +129,9 @@ def loop_body_kernels(hlo: str, trips: int) -> Counter:
 SCAN_TRIPS = 7  # a trip count no inner loop has, to find the scan's own loop
 
 
-def _compiled(config):
-    """``(compiled scan of SCAN_TRIPS iterations, its state, hparams)`` of ``config``."""
+def _compiled(config, options: dict | None = None):
+    """``(compiled scan of SCAN_TRIPS iterations, its state, hparams)`` of ``config``,
+    compiled with XLA ``options`` (debug options by name, e.g. ``xla_cpu_...``)."""
     import jax
 
     from maddpg_jax.train import make_trainer
@@ -138,7 +139,7 @@ def _compiled(config):
     trainer = make_trainer(config)
     hp = config.hparams()
     state = jax.jit(trainer.init)(config.key(0), hp)
-    compiled = trainer.run.lower(state, hp, SCAN_TRIPS, True).compile()
+    compiled = trainer.run.lower(state, hp, SCAN_TRIPS, True).compile(options or {})
     state, _ = jax.block_until_ready(compiled(state, hp))  # warm up
     return compiled, state, hp
 
@@ -154,11 +155,11 @@ def _timed(compiled, state, hp, seconds: float) -> tuple[float, int]:
     return (time.perf_counter() - t0) / (reps * SCAN_TRIPS) * 1e6, reps
 
 
-def measure(config, seconds: float = 3.0) -> dict:
+def measure(config, seconds: float = 3.0, options: dict | None = None) -> dict:
     """Kernels per iteration of ``config``'s compiled loop, its measured time, and XLA's
     count of its floating-point operations (MFLOP per iteration: XLA's cost analysis counts
-    a loop's body once, whatever its trip count)."""
-    compiled, state, hp = _compiled(config)
+    a loop's body once, whatever its trip count). ``options``: XLA compile options."""
+    compiled, state, hp = _compiled(config, options)
     kernels = loop_body_kernels(compiled.as_text(), SCAN_TRIPS)
     us, _ = _timed(compiled, state, hp, seconds)  # time the very program counted
     cost = compiled.cost_analysis()
@@ -271,11 +272,11 @@ def profile_compiled(hlo: str, call, seconds: float = 2.0) -> dict:
     return {"us_per_iteration": us, "kernel_us": sum(times.values()), "groups": groups, "kernels": rows}
 
 
-def profile(config, seconds: float = 2.0) -> dict:
+def profile(config, seconds: float = 2.0, options: dict | None = None) -> dict:
     """:func:`profile_compiled` of the program :func:`measure` counts for ``config``."""
     import jax
 
-    compiled, state, hp = _compiled(config)
+    compiled, state, hp = _compiled(config, options)
     box = [state]
 
     def call():
@@ -341,21 +342,24 @@ def main() -> None:
         metavar="STABILISER",
         help=f"also the defaults with each of these turned off, one at a time ({', '.join(sorted(STABILISERS_OFF))})",
     )
+    p.add_argument("--xla", nargs="*", default=[], metavar="OPTION=VALUE", help="XLA compile options for all")
     a = p.parse_args()
     from benchmarks.common import machine, parse_set
 
     overrides = parse_set(a.set)
+    options = dict(item.split("=", 1) for item in a.xla)
     configs = variants(a.num_envs, a.batch_size, a.updates_per_step, **overrides)
     for field in a.without:
         off = {field: STABILISERS_OFF[field]}
         configs[f"default, {field}={off[field]}"] = configs["default"].replace(**off)
-    rows = {k: measure(c, a.seconds) for k, c in configs.items()}
-    print(f"(E, B, U) = ({a.num_envs}, {a.batch_size}, {a.updates_per_step}), 2 agents, {overrides or 'defaults'}; ")
+    rows = {k: measure(c, a.seconds, options) for k, c in configs.items()}
+    settings = f"{overrides or 'defaults'}" + (f", XLA options {options}" if options else "")
+    print(f"(E, B, U) = ({a.num_envs}, {a.batch_size}, {a.updates_per_step}), 2 agents, {settings}; ")
     print(f"{machine()}\n")
     print(table(rows))
     if a.profile:
         for k, c in configs.items():
-            print("\n" + profile_table(k, profile(c, a.seconds), a.profile))
+            print("\n" + profile_table(k, profile(c, a.seconds, options), a.profile))
 
 
 if __name__ == "__main__":
