@@ -69,8 +69,10 @@ def reference(tmp_path_factory):
     return base
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_signal_checkpoints_and_exits_with_its_code(reference, tmp_path, sig, code):
+# Resuming after the signal is checked once: the checkpoint it continues from is written the
+# same way for both signals (one more CLI process each would only repeat it).
+@pytest.mark.parametrize("sig, code, resume", [(signal.SIGTERM, 143, True), (signal.SIGINT, 130, False)])
+def test_signal_checkpoints_and_exits_with_its_code(reference, tmp_path, sig, code, resume):
     """A run planned for 1M env steps cannot finish before the signal: it must finish its
     chunk, checkpoint, print the resume command and exit 130 / 143 (never skip, never 0).
     Its rows match the uninterrupted reference (constant learning rate, so the planned
@@ -86,6 +88,8 @@ def test_signal_checkpoints_and_exits_with_its_code(reference, tmp_path, sig, co
     got = [r for r in rows_without_wall(out / "metrics.jsonl") if r["env_steps"] <= 1024]
     want = rows_without_wall(reference / "const" / "metrics.jsonl")
     assert got == want[: len(got)] and got[-1]["env_steps"] == min(saved, 1024)
+    if not resume:
+        return
     code2, _, err2 = maddpg(
         "train", "--out", str(out), "--resume", "--total-env-steps", str(saved + 128), "--no-progress"
     )
@@ -120,21 +124,13 @@ def test_sigkill_at_random_moments_loses_nothing(reference, tmp_path):
     assert len(want) == 8 and rows_without_wall(out / "metrics.jsonl") == want
 
 
-def test_non_finite_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
+def test_non_finite_stops_the_run_and_keeps_the_last_good_checkpoint(reference, tmp_path):
     out = tmp_path / "run"
+    # The reference run's config but for its learning rates, which are traced arrays: the
+    # same compiled programs (from the persistent cache), and Adam's first step of ~1e30
+    # overflows float32 in the next forward pass.
     code, _, err = maddpg(
-        "train",
-        "--out",
-        str(out),
-        "--total-env-steps",
-        "2048",
-        "--critic-lr",
-        "1e30",
-        "--actor-lr",
-        "1e30",
-        "--huber-delta",
-        "0",
-        *TINY,
+        "train", "--out", str(out), "--total-env-steps", "1024", "--critic-lr", "1e30", "--actor-lr", "1e30", *TINY
     )
     assert code == 3, err
     assert "non-finite" in err and "env step" in err and "Traceback" not in err

@@ -123,45 +123,12 @@ def cli_in_two_processes(argv, env):
     ]
 
 
-def test_cli_sweep_across_two_processes(tmp_path):
-    """The CLI's --coordinator-address/--num-processes/--process-id: two local processes
-    (one CPU device each) train one 2-member sweep; process 0 writes the run directory."""
-    out = tmp_path / "sweep"
-    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags(1))
-    small = [
-        "--num-envs",
-        "8",
-        "--batch-size",
-        "32",
-        "--buffer-size",
-        "2048",
-        "--total-env-steps",
-        "800",
-        "--warmup-env-steps",
-        "160",
-        "--hidden-sizes",
-        "16,16",
-        "--log-every",
-        "160",
-        "--seeds",
-        "2",
-    ]
-    for p in cli_in_two_processes(["sweep", *small, "--out", str(out), "--no-progress"], env):
-        finish(p)
-    summary = [json.loads(line) for line in (out / "summary.jsonl").read_text().splitlines()]
-    assert sorted(r["member"] for r in summary) == [0, 1]
-    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert {r["member"] for r in rows} == {0, 1}
-    assert max(r["env_steps"] for r in rows) == 800
-    finals = {r["member"]: r["final_mean_return"] for r in summary}
-    assert finals[0] != finals[1]  # two seeds, two different runs
-
-
 def test_pbt_across_two_processes_makes_the_choices_of_one(tmp_path):
-    """PBT with its two members in two processes (one CPU device each): the replaced
-    member copies its parent from the other process. The lineage (who replaced whom, and
-    the new hyperparameters) equals that of the same command in one process with two
-    devices, and process 0 writes it."""
+    """The CLI's --coordinator-address/--num-processes/--process-id: PBT with its two
+    members in two processes (one CPU device each). The replaced member copies its parent
+    from the other process; the lineage (who replaced whom, and the new hyperparameters)
+    equals that of the same command in one process with two devices. Process 0 writes the
+    run directory: the lineage, and both members' metrics rows and summary lines."""
     from tests.test_pbt import PBT
 
     argv = [*PBT, "--total-env-steps", "768"]
@@ -183,3 +150,7 @@ def test_pbt_across_two_processes_makes_the_choices_of_one(tmp_path):
     assert len(two) == 2 and {r["env_steps"] for r in two} == {512, 768}
     assert all(r["parent"] != r["member"] for r in two)
     assert two == lineage(tmp_path / "one")
+    read = lambda name: [json.loads(line) for line in (tmp_path / "two" / name).read_text().splitlines()]
+    summary, rows = read("summary.jsonl"), read("metrics.jsonl")
+    assert sorted(r["member"] for r in summary) == [0, 1]
+    assert {r["member"] for r in rows} == {0, 1} and max(r["env_steps"] for r in rows) == 768
