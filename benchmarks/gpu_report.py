@@ -9,7 +9,8 @@ MultiCartPole-v0, default stabilisers, one update round per step), it measures:
 
 - env steps/s with learning for one run at E = 1k, 4k, 16k, 64k envs and batch 256 and 1024,
   with compile seconds and peak device memory;
-- kernels and time per iteration (``benchmarks/kernels.py``) at (E, B, U) = (16, 256, 1);
+- kernels and time per iteration (``benchmarks/kernels.py``) at (E, B, U) = (16, 256, 1),
+  and where that time goes (``kernels.py --profile``);
 - sweeps of 1, 8, 64, 256 members in one program at E = 64: aggregate env steps/s and the
   wall time per chunk relative to one member.
 
@@ -138,6 +139,14 @@ def main() -> None:
     }
     lines += ["", "## Kernels per iteration at (E, B, U) = (16, 256, 1)", "", kernels.table(k_rows), ""]
     save(lines)
+    if not tiny:  # where that time goes (kernels.py --profile); the tests skip it for time
+        lines += ["## Where an iteration's time goes (a jax.profiler trace)", ""]
+        for n, c in kernels.variants(16, 256, 1).items():
+            try:
+                lines += [kernels.profile_table(n, kernels.profile(c, seconds), 12), ""]
+            except Exception as e:  # a backend whose trace this does not read: say so, go on
+                lines += [f"{n}: no profile ({type(e).__name__}: {e})", ""]
+            save(lines)
     lines += [
         "## Sweeps in one program (E = 64, B = 128, U = 4: the defaults)",
         "",

@@ -167,6 +167,8 @@ def test_profile_groups_the_loops_kernels_and_sums_their_trace_events():
         {"ph": "B", "name": "k5", "dur": 7},  # not a complete event
     ]
     assert kernels.kernel_times(inst, events, iterations=2) == {"k1": 20.0, "k3": 2.0}
+    gpu_named = [{"ph": "X", "name": "k1", "dur": 10}, {"ph": "X", "name": "k1", "dur": 30}]
+    assert kernels.kernel_times({"k.1": inst["k1"]}, [{**e, "name": "k_1"} for e in gpu_named], 2) == {"k.1": 20.0}
 
 
 def test_profile_finds_a_compiled_programs_kernels_in_its_trace():
