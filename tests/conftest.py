@@ -28,7 +28,17 @@ if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
 # so a heavy file collected last can leave one worker running it alone. Collecting the
 # heaviest files first (their measured seconds, most first) keeps both workers busy to the
 # end: longest-first scheduling.
-HEAVY_FIRST = ("test_hardening", "test_parts", "test_cli", "test_scale", "test_maddpg", "test_jaxmarl", "test_onramp")
+HEAVY_FIRST = (
+    "test_parts",
+    "test_hardening",
+    "test_cli",
+    "test_scale",
+    "test_maddpg",
+    "test_jaxmarl",
+    "test_pbt",
+    "test_onramp",
+    "test_registry",
+)
 
 
 def pytest_collection_modifyitems(items):
