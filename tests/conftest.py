@@ -15,9 +15,10 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 # The suite's cost is XLA compiling small programs, not running them: LLVM's optimisation
 # passes took about two thirds of a tiny trainer's compile (37 s against 13 s at level 0
-# on a 2-core AMD EPYC). Tests check values, not speed, so they compile at level 0; every
-# process of the run (subprocesses inherit it) compiles the same way, so runs compared
-# with each other agree exactly as before. Benchmarks and users keep XLA's default.
+# on a 2-core AMD EPYC). Tests check values, not speed, so they compile at level 0 (and
+# with XLA:CPU's faster-compiling elemental emitters, tests/flags.py); every process of the
+# run (subprocesses inherit it) compiles the same way, so runs compared with each other
+# agree exactly as before. Benchmarks and users keep XLA's default.
 from tests.flags import XLA_TEST_FLAGS  # noqa: E402
 
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):

@@ -339,13 +339,31 @@ def test_donated_chunk_equals_the_copying_one_and_consumes_its_input():
     assert not any(x.is_deleted() for x in jax.tree.leaves(kept))
 
 
+def _equal_to_rounding(a, b):
+    """Float leaves equal to float32 rounding; keys, counters and flags exactly."""
+    leaves_a, tree_a = jax.tree.flatten(a)
+    leaves_b, tree_b = jax.tree.flatten(b)
+    assert tree_a == tree_b
+    for x, y in zip(leaves_a, leaves_b):
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            x, y = jax.random.key_data(x), jax.random.key_data(y)
+        if jnp.issubdtype(x.dtype, jnp.floating):
+            np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
+        else:
+            np.testing.assert_array_equal(x, y)
+
+
 @pytest.mark.parametrize("member_chunk", [2, 1])
 def test_chunks_of_every_length_share_one_program_and_equal_the_scans(member_chunk):
     """The host loop's learning chunks (run_chunk: length and selection traced) give the
-    values of the per-length scans (run) bit for bit, with and without policy selection,
-    vmapped or looped over members, and every length is one trace. Catches: a loop that
-    runs one iteration too many or few, selection on the wrong chunk or row, metrics rows
-    past the chunk's end leaking out, or a program compiled per length."""
+    values of the per-length scans (run), with and without policy selection, vmapped or
+    looped over members, and every length is one trace. Catches: a loop that runs one
+    iteration too many or few (one more Adam step moves parameters by ~1e-3), selection on
+    the wrong chunk or row, metrics rows past the chunk's end leaking out, or a program
+    compiled per length. Equal to float32 rounding, not bit for bit: the loop and the scan
+    are two programs, and with the older emitters the tests compile with (tests/flags.py)
+    XLA orders or contracts a few float ops differently in each (with the newer emitters
+    they matched bit for bit)."""
     from maddpg_jax import members as members_lib
     from maddpg_jax.parallel import MemberRunner
 
@@ -358,13 +376,13 @@ def test_chunks_of_every_length_share_one_program_and_equal_the_scans(member_chu
     state, _ = runner.run(runner.init(keys, hp), hp, config.warmup_iterations, False)
     for _ in range(2):  # the second time from a state with a kept policy
         expected = runner.run(state, hp, 5, True, True)
-        chex.assert_trees_all_equal(runner.run_chunk(state, hp, 5, True, True), expected)
+        _equal_to_rounding(runner.run_chunk(state, hp, 5, True, True), expected)
         # 3 iterations without selection, then 2 with: the same 5 iterations, one selection.
         first = runner.run_chunk(state, hp, 3, True, False)
         second = runner.run_chunk(first[0], hp, 2, True, True)
         assert first[1].mean_return.shape == (2, 3) and second[1].mean_return.shape == (2, 2)
         joined = jax.tree.map(lambda a, b: np.concatenate([a, b], axis=1), first[1], second[1])
-        chex.assert_trees_all_equal((second[0], joined), expected)
+        _equal_to_rounding((second[0], joined), expected)
         state = expected[0]
     assert np.all(np.isfinite(np.asarray(state.best_eval_return)))  # selection ran
 
