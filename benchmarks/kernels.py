@@ -70,6 +70,13 @@ def trip_count(line: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def branches(line: str) -> list[str]:
+    """The computations a ``conditional`` instruction's ``line`` may run."""
+    listed = re.search(r"branch_computations=\{([^}]*)\}", line)
+    names = [b.strip().lstrip("%") for b in listed.group(1).split(",")] if listed else []
+    return names + [n for n in (_attr(line, "true_computation"), _attr(line, "false_computation")) if n]
+
+
 def count(comps: dict, name: str) -> Counter:
     """Kernels one execution of computation ``name`` launches, by kind."""
     total: Counter = Counter()
@@ -91,10 +98,7 @@ def count(comps: dict, name: str) -> Counter:
             total["in loops"] += sum(body[k] for k in (*KINDS, "other")) * trips
             total["in loops"] += sum(cond[k] for k in (*KINDS, "other")) * (trips + 1)
         elif op == "conditional":
-            branches = re.search(r"branch_computations=\{([^}]*)\}", line)
-            names = [b.strip().lstrip("%") for b in branches.group(1).split(",")] if branches else []
-            names += [n for n in (_attr(line, "true_computation"), _attr(line, "false_computation")) if n]
-            counts = [count(comps, b) for b in names]
+            counts = [count(comps, b) for b in branches(line)]
             total.update(max(counts, key=lambda c: sum(c.values()), default=Counter()))
             total["other"] += 1  # the predicate's own launch
         elif op == "call":
@@ -193,10 +197,7 @@ def loop_instructions(hlo: str, trips: int) -> dict[str, tuple[str, str]]:
                 walk(_attr(line, "body"))
                 walk(_attr(line, "condition"))
             elif op == "conditional":
-                branches = re.search(r"branch_computations=\{([^}]*)\}", line)
-                names = [b.strip().lstrip("%") for b in branches.group(1).split(",")] if branches else []
-                names += [n for n in (_attr(line, "true_computation"), _attr(line, "false_computation")) if n]
-                for b in names:
+                for b in branches(line):
                     walk(b)
             elif op == "call":
                 walk(_attr(line, "to_apply"))
