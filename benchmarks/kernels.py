@@ -70,6 +70,22 @@ def trip_count(line: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def launched(lines: list[str]):
+    """``(op, line)`` of each instruction in ``lines`` that is not bookkeeping (see FREE)."""
+    for line in lines:
+        m = _INST.match(line)
+        if m and m.group(1) not in FREE:
+            yield m.group(1), line
+
+
+def scan_body(comps: dict, entry: str, trips: int) -> str:
+    """The body computation of the entry computation's loop with ``trips`` trips."""
+    for op, line in launched(comps[entry]):
+        if op == "while" and trip_count(line) == trips:
+            return _attr(line, "body")
+    raise ValueError(f"no loop with {trips} trips in the entry computation")
+
+
 def branches(line: str) -> list[str]:
     """The computations a ``conditional`` instruction's ``line`` may run."""
     listed = re.search(r"branch_computations=\{([^}]*)\}", line)
@@ -80,11 +96,7 @@ def branches(line: str) -> list[str]:
 def count(comps: dict, name: str) -> Counter:
     """Kernels one execution of computation ``name`` launches, by kind."""
     total: Counter = Counter()
-    for line in comps[name]:
-        m = _INST.match(line)
-        if not m or m.group(1) in FREE:
-            continue
-        op = m.group(1)
+    for op, line in launched(comps[name]):
         if op == "while":
             trips = trip_count(line) or 1
             body = count(comps, _attr(line, "body"))
@@ -121,13 +133,9 @@ def loop_body_kernels(hlo: str, trips: int) -> Counter:
     over iterations), by kind; ``total`` is their sum, ``in loops`` how many of them run
     inside nested loops and ``loop trips`` those loops' trips."""
     comps, entry = computations(hlo)
-    for line in comps[entry]:
-        m = _INST.match(line)
-        if m and m.group(1) == "while" and trip_count(line) == trips:
-            c = count(comps, _attr(line, "body"))
-            c["total"] = sum(c[k] for k in (*KINDS, "other"))
-            return c
-    raise ValueError(f"no loop with {trips} trips in the entry computation")
+    c = count(comps, scan_body(comps, entry, trips))
+    c["total"] = sum(c[k] for k in (*KINDS, "other"))
+    return c
 
 
 SCAN_TRIPS = 7  # a trip count no inner loop has, to find the scan's own loop
@@ -188,11 +196,7 @@ def loop_instructions(hlo: str, trips: int) -> dict[str, tuple[str, str]]:
     out: dict[str, tuple[str, str]] = {}
 
     def walk(name: str) -> None:
-        for line in comps[name]:
-            m = _INST.match(line)
-            if not m or m.group(1) in FREE:
-                continue
-            op = m.group(1)
+        for op, line in launched(comps[name]):
             if op == "while":
                 walk(_attr(line, "body"))
                 walk(_attr(line, "condition"))
@@ -205,8 +209,10 @@ def loop_instructions(hlo: str, trips: int) -> dict[str, tuple[str, str]]:
                 continue
             inst = re.match(r"^\s+(?:ROOT )?%([\w.\-]+) =", line).group(1)
             called = comps.get(_attr(line, "calls"), [])
-            called_ops = {m.group(1) for m in map(_INST.match, called) if m}
-            if op == "dot" or (op == "fusion" and called_ops & {"dot", "convolution"}):
+            # A fusion with a dot in it is a matmul, named after its dot's source; any other
+            # op after its own (or, without one, the first of its fused ops that has one).
+            dots = [x for o, x in launched(called) if o in ("dot", "convolution")]
+            if op == "dot" or (op == "fusion" and dots):
                 group = "matmul"
             elif op == "copy":
                 group = "copy"
@@ -214,20 +220,13 @@ def loop_instructions(hlo: str, trips: int) -> dict[str, tuple[str, str]]:
                 group = "moves" if only_moves(called) else "other fusion"
             else:
                 group = "other"
-            # A matmul fusion is named after its dot's source, any other op after its own
-            # (or, without one, the first of its fused ops that has one).
-            dots = [x for x in called if _INST.match(x) and _INST.match(x).group(1) in ("dot", "convolution")]
             source = next(filter(None, map(_SOURCE.search, [*dots, line, *called])), None)
             path = source.group(1).split("/") if source else []
             parts = [p for p in path if not p.startswith(SCAFFOLD)]
             out[inst] = (group, "/".join(parts[-3:]) or op)
 
-    for line in comps[entry]:
-        m = _INST.match(line)
-        if m and m.group(1) == "while" and trip_count(line) == trips:
-            walk(_attr(line, "body"))
-            return out
-    raise ValueError(f"no loop with {trips} trips in the entry computation")
+    walk(scan_body(comps, entry, trips))
+    return out
 
 
 def kernel_times(instructions: dict, events: list[dict], iterations: int) -> dict[str, float]:

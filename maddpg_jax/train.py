@@ -318,11 +318,13 @@ def scan_chunk(trainer: Trainer, state: TrainState, hp: HParams, num_iterations:
 
 def loop_chunk(trainer: Trainer, state: TrainState, hp: HParams, n: jax.Array, select: jax.Array, psum, mean):
     """``trainer.run_upto``: a learning chunk as ``scan_chunk(..., n, True, select)`` computes
-    it (the same values, bit for bit: the same iteration in a loop), with ``n`` (int32, at
-    most ``chunk_iterations``) and ``select`` (bool) traced, so chunks of every length share
-    one compiled program. Metrics have ``chunk_iterations`` rows; those from ``n`` on are
-    zeros. ``n`` and ``select`` must be the same for every member (they are not batched
-    under vmap, so the loop and the selection stay real control flow)."""
+    it (the same iteration in a loop: the same values, bit for bit where tested with
+    XLA:CPU's newer fusion emitters, to float32 rounding with the older ones the tests
+    compile with), with ``n`` (int32, at most ``chunk_iterations``) and ``select`` (bool)
+    traced, so chunks of every length share one compiled program. Metrics have
+    ``chunk_iterations`` rows; those from ``n`` on are zeros. ``n`` and ``select`` must be
+    the same for every member (they are not batched under vmap, so the loop and the
+    selection stay real control flow)."""
     c = trainer.config
     # Typed like the state (where(like, ...)): inside shard_map the loop's carry must vary
     # over the mesh axis as the rows written into it do (see evaluate_actors).
