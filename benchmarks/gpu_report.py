@@ -132,21 +132,19 @@ def main() -> None:
             save(lines)
     from benchmarks import kernels
 
+    # With where that time goes (kernels.py --profile) but in --tiny, which the tests run.
     k_rows = {
-        n: kernels.measure(c, seconds)
+        n: kernels.measure(c, seconds, profiled=not tiny)
         for n, c in kernels.variants(16 if not tiny else 8, 256 if not tiny else 32, 1).items()
         if not (tiny and n == "plain")
     }
     lines += ["", "## Kernels per iteration at (E, B, U) = (16, 256, 1)", "", kernels.table(k_rows), ""]
-    save(lines)
-    if not tiny:  # where that time goes (kernels.py --profile); the tests skip it for time
+    if not tiny:
         lines += ["## Where an iteration's time goes (a jax.profiler trace)", ""]
-        for n, c in kernels.variants(16, 256, 1).items():
-            try:
-                lines += [kernels.profile_table(n, kernels.profile(c, seconds), 12), ""]
-            except Exception as e:  # a backend whose trace this does not read: say so, go on
-                lines += [f"{n}: no profile ({type(e).__name__}: {e})", ""]
-            save(lines)
+        for n, r in k_rows.items():
+            text = kernels.profile_table(n, r["profile"], 12) if "profile" in r else None
+            lines += [text or f"{n}: no profile ({r['profile_error']})", ""]
+    save(lines)
     lines += [
         "## Sweeps in one program (E = 64, B = 128, U = 4: the defaults)",
         "",

@@ -167,16 +167,28 @@ def _timed(compiled, state, hp, seconds: float) -> tuple[float, int]:
     return (time.perf_counter() - t0) / (reps * SCAN_TRIPS) * 1e6, reps
 
 
-def measure(config, seconds: float = 3.0, options: dict | None = None) -> dict:
+def measure(config, seconds: float = 3.0, options: dict | None = None, profiled: bool = False) -> dict:
     """Kernels per iteration of ``config``'s compiled loop, its measured time, and XLA's
     count of its floating-point operations (MFLOP per iteration: XLA's cost analysis counts
-    a loop's body once, whatever its trip count). ``options``: XLA compile options."""
+    a loop's body once, whatever its trip count). ``options``: XLA compile options. With
+    ``profiled``, also where the time goes (:func:`profile_compiled`, of the same compiled
+    program) as ``"profile"``, or why there is none as ``"profile_error"`` (a backend whose
+    trace this does not read)."""
+    import jax
+
     compiled, state, hp = _compiled(config, options)
     kernels = loop_body_kernels(compiled.as_text(), SCAN_TRIPS)
     us, _ = _timed(compiled, state, hp, seconds)  # time the very program counted
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost  # older jax: one per device
-    return {"kernels": dict(kernels), "us_per_iteration": us, "mflop": (cost or {}).get("flops", 0.0) / 1e6}
+    out = {"kernels": dict(kernels), "us_per_iteration": us, "mflop": (cost or {}).get("flops", 0.0) / 1e6}
+    if profiled:
+        call = lambda: jax.block_until_ready(compiled(state, hp))
+        try:
+            out["profile"] = profile_compiled(compiled.as_text(), call, seconds)
+        except Exception as e:
+            out["profile_error"] = f"{type(e).__name__}: {e}"
+    return out
 
 
 # -- where the time goes: a profile of the same program ----------------------------------------
@@ -277,19 +289,6 @@ def profile_compiled(hlo: str, call, seconds: float = 2.0) -> dict:
     return {"us_per_iteration": us, "kernel_us": sum(times.values()), "groups": groups, "kernels": rows}
 
 
-def profile(config, seconds: float = 2.0, options: dict | None = None) -> dict:
-    """:func:`profile_compiled` of the program :func:`measure` counts for ``config``."""
-    import jax
-
-    compiled, state, hp = _compiled(config, options)
-    box = [state]
-
-    def call():
-        box[0], _ = jax.block_until_ready(compiled(box[0], hp))
-
-    return profile_compiled(compiled.as_text(), call, seconds)
-
-
 def profile_table(name: str, p: dict, top: int) -> str:
     """Markdown: ``p``'s (from :func:`profile`) time per group, then its ``top`` slowest kernels."""
     total = p["kernel_us"] or 1.0
@@ -357,14 +356,16 @@ def main() -> None:
     for field in a.without:
         off = {field: STABILISERS_OFF[field]}
         configs[f"default, {field}={off[field]}"] = configs["default"].replace(**off)
-    rows = {k: measure(c, a.seconds, options) for k, c in configs.items()}
+    rows = {k: measure(c, a.seconds, options, profiled=a.profile > 0) for k, c in configs.items()}
     settings = f"{overrides or 'defaults'}" + (f", XLA options {options}" if options else "")
     print(f"(E, B, U) = ({a.num_envs}, {a.batch_size}, {a.updates_per_step}), 2 agents, {settings}; ")
     print(f"{machine()}\n")
     print(table(rows))
-    if a.profile:
-        for k, c in configs.items():
-            print("\n" + profile_table(k, profile(c, a.seconds, options), a.profile))
+    for k, r in rows.items():
+        if "profile" in r:
+            print("\n" + profile_table(k, r["profile"], a.profile))
+        elif "profile_error" in r:
+            print(f"\n{k}: no profile ({r['profile_error']})")
 
 
 if __name__ == "__main__":
