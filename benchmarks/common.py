@@ -33,6 +33,9 @@ def command_line(script: str, parser, args, skip=("out",)) -> str:
         value = getattr(args, act.dest)
         if value == act.default:
             continue
+        if isinstance(value, bool):  # a store_true / store_false flag: its name alone
+            parts.append(act.option_strings[0])
+            continue
         text = " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
         parts.append(f"{act.option_strings[0]} {text}")
     return " ".join([f"python benchmarks/{script}", *parts])

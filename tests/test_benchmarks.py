@@ -214,6 +214,9 @@ def test_command_line_names_every_option_that_differs_from_its_default():
     p.add_argument("--action-type", default="continuous")
     p.add_argument("--set", nargs="*", default=[])
     p.add_argument("--out", default="results")
+    p.add_argument("--to-return", action="store_true")  # a flag: named alone, never "True"
     a = p.parse_args(["--seeds", "5", "--set", "actor_lr=1e-3", "n_step=2", "--out", "/tmp/x"])
     assert command_line("s.py", p, a) == "python benchmarks/s.py --seeds 5 --set actor_lr=1e-3 n_step=2"
+    a = p.parse_args(["--to-return", "--seeds", "5"])
+    assert command_line("s.py", p, a) == "python benchmarks/s.py --seeds 5 --to-return"
     assert command_line("s.py", p, p.parse_args([])) == "python benchmarks/s.py"
