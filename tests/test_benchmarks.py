@@ -220,3 +220,34 @@ def test_command_line_names_every_option_that_differs_from_its_default():
     a = p.parse_args(["--to-return", "--seeds", "5"])
     assert command_line("s.py", p, a) == "python benchmarks/s.py --seeds 5 --to-return"
     assert command_line("s.py", p, p.parse_args([])) == "python benchmarks/s.py"
+
+
+def test_time_to_return_report_counts_first_crossings_and_bounds_a_side_that_never_gets_there():
+    """Faults caught: a level counted as reached from a later, not the first, evaluation; a
+    median taken over only the seeds that got there (a side half of whose seeds never reach
+    a return must not get a time for it); a ratio claimed where the slower side has none."""
+    from benchmarks.benchmarl_compare import first_reach, to_return_report
+
+    ours = [
+        {"evals": [(10.0, 100, -30.0), (12.0, 200, -19.0), (14.0, 300, -15.0)]},
+        {"evals": [(10.0, 100, -25.0), (16.0, 200, -21.0), (18.0, 300, -18.0)]},
+    ]
+    theirs = [
+        {"evals": [(100.0, 1000, -26.0), (500.0, 2000, -21.5)]},
+        {"evals": [(100.0, 1000, -24.0), (300.0, 2000, -23.0)]},
+    ]
+    assert first_reach(ours[0]["evals"], -20.0) == (12.0, 200)  # the first at or above, not the best
+    assert first_reach(ours[1]["evals"], -20.0) == (18.0, 300)
+    assert first_reach(theirs[1]["evals"], -20.0) is None
+    levels = [("-20", -20.0), ("-22", -22.0), ("-23", -23.0)]
+    rows = to_return_report(ours, theirs, levels, budget_s=1000.0)
+    cells = {r.split("|")[1].strip(): [c.strip() for c in r.split("|")[2:-1]] for r in rows[2:5]}
+    # ours: both seeds reach -20, at 12 s and 18 s (median 15); theirs: neither
+    assert cells["-20"] == ["2 of 2", "15", "250", "0 of 2", "not all in 1,000 s", "-", "> 67x"]
+    # -22: one of theirs at 500 s, the other never: no median time, only a bound (1000 / 14)
+    assert cells["-22"] == ["2 of 2", "14", "200", "1 of 2", "not all in 1,000 s", "2,000", "> 71x"]
+    # -23: ours at 12 s and 16 s (median 14); theirs at 500 s and 300 s (median 400): 400 / 14
+    assert cells["-23"] == ["2 of 2", "14", "200", "2 of 2", "400", "2,000", "29x"]
+    side_rows = [r for r in rows if r.startswith("| maddpg-jax") or r.startswith("| BenchMARL")]
+    assert side_rows[0].split("|")[3].strip() == "-16.5, -18.0"  # best: median of -15 and -18, worst
+    assert side_rows[1].split("|")[4].strip() == "-22.2, -23.0"  # last: -21.5 and -23.0
