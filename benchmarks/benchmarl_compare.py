@@ -15,7 +15,7 @@ A second BenchMARL row uses its recommended MLP (two 256-unit tanh layers, param
 Writes ``benchmarks/results/benchmarl_compare.md``.
 
     pip install "pettingzoo[mpe]<1.25"  # beside benchmarl: the MPE that BenchMARL's PettingZoo tasks import
-    python benchmarks/benchmarl_compare.py --to-return [--budget 1500] [--seeds 5] [--benchmarl-seeds 2]
+    python benchmarks/benchmarl_compare.py --to-return [--budget 2400] [--seeds 5] [--benchmarl-seeds 2]
 
 ``--to-return`` measures wall time to a return instead, each side with its own recommended
 settings on the same env (PettingZoo's simple_spread_v3 for BenchMARL, the JaxMARL port of it
@@ -191,6 +191,7 @@ LEVELS = (-22.0, -20.0, -18.0)
 
 
 def progress(side: str, seed: int, evals) -> None:
+    """One line per finished seed: env steps and wall seconds at its last evaluation, its best."""
     t, n, _ = evals[-1][:3]
     print(f"{side} seed {seed}: {n:,} env steps in {t:.0f} s, best {max(e[2] for e in evals):.1f}", flush=True)
 
@@ -204,19 +205,11 @@ def to_return_main(args, parser, out: str) -> None:
     ours_runs = []
     for seed in range(args.seeds):
         ours_runs.append(ours_to_return(seed, args.env_steps))
-        e = ours_runs[-1]["evals"]
-        print(
-            f"maddpg-jax seed {seed}: {e[-1][1]:,} env steps in {e[-1][0]:.0f} s, best {max(r[2] for r in e):.1f}",
-            flush=True,
-        )
+        progress("maddpg-jax", seed, ours_runs[-1]["evals"])
     bm_runs = []
     for seed in range(args.benchmarl_seeds):
         bm_runs.append(benchmarl_to_return(args.benchmarl_python, args.budget, seed))
-        e = bm_runs[-1]["evals"]
-        print(
-            f"BenchMARL seed {seed}: {e[-1][1]:,} frames in {e[-1][0]:.0f} s, best {max(r[2] for r in e):.1f}",
-            flush=True,
-        )
+        progress("BenchMARL", seed, bm_runs[-1]["evals"])
     reached = min(max(r[2] for r in run["evals"]) for run in bm_runs)
     levels = [(f"{v:g}", v) for v in LEVELS] + [(f"{reached:.1f} (every BenchMARL seed's best reaches it)", reached)]
     b = bm_runs[0]
@@ -259,7 +252,7 @@ def main():
     ap.add_argument(
         "--to-return", action="store_true", help="wall time to a return instead, each side's recommended settings"
     )
-    ap.add_argument("--budget", type=float, default=1500.0, help="--to-return: BenchMARL's wall seconds per seed")
+    ap.add_argument("--budget", type=float, default=2400.0, help="--to-return: BenchMARL's wall seconds per seed")
     ap.add_argument("--seeds", type=int, default=5, help="--to-return: maddpg-jax seeds, one program each")
     ap.add_argument("--benchmarl-seeds", type=int, default=2, help="--to-return: BenchMARL seeds, one after another")
     ap.add_argument(
