@@ -93,18 +93,10 @@ def ours_to_return(seed: int, total_env_steps: int) -> dict:
     return out
 
 
-def benchmarl(python: str, iterations: int, recommended: bool) -> dict:
-    """BenchMARL's side, in its own process (it imports torch; maddpg-jax's side does not)."""
-    cmd = [python, SIDE, str(iterations)] + (["--recommended"] if recommended else [])
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode != 0:
-        sys.exit(f"BenchMARL's side failed ({' '.join(cmd)}):\n{p.stderr[-2000:]}")
-    return json.loads(p.stdout.strip().splitlines()[-1])
-
-
-def benchmarl_to_return(python: str, budget_s: float, seed: int) -> dict:
-    """BenchMARL's side of ``--to-return`` (:func:`benchmarks.baselines.benchmarl_maddpg.to_return`)."""
-    cmd = [python, SIDE, "--to-return", str(budget_s), str(seed)]
+def benchmarl(python: str, *argv: str) -> dict:
+    """BenchMARL's side (``benchmarks/baselines/benchmarl_maddpg.py ARGV...``) in its own
+    process (it imports torch; maddpg-jax's side does not): the JSON line it prints last."""
+    cmd = [python, SIDE, *argv]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         sys.exit(f"BenchMARL's side failed ({' '.join(cmd)}):\n{p.stderr[-2000:]}")
@@ -113,7 +105,7 @@ def benchmarl_to_return(python: str, budget_s: float, seed: int) -> dict:
 
 def first_reach(evals, level: float):
     """``(wall s, env steps)`` of the first evaluation whose return is >= ``level``, else None."""
-    return next(((t, n) for t, n, r, *_ in evals if r >= level), None)
+    return next(((t, n) for t, n, r in evals if r >= level), None)
 
 
 def to_return_report(ours_runs: list[dict], bm_runs: list[dict], levels, budget_s: float) -> list[str]:
@@ -145,7 +137,7 @@ def to_return_report(ours_runs: list[dict], bm_runs: list[dict], levels, budget_
         "|---|---:|---:|---:|---:|",
     ]
     for side, runs in (("maddpg-jax", ours_runs), ("BenchMARL", bm_runs)):
-        best = [max(r for _, _, r, *_ in run["evals"]) for run in runs]
+        best = [max(r for _, _, r in run["evals"]) for run in runs]
         last = [run["evals"][-1][2] for run in runs]
         steps = [run["evals"][-1][1] for run in runs]
         lines.append(
@@ -157,19 +149,12 @@ def to_return_report(ours_runs: list[dict], bm_runs: list[dict], levels, budget_
 
 def plot_to_return(ours_runs: list[dict], bm_runs: list[dict], path: str) -> None:
     """Noise-free return against wall seconds (left) and env steps (right), one line per seed."""
-    import tempfile
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from maddpg_jax.rundir import publish
+    from maddpg_jax.plotting import plt, save_figure
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110, sharey=True)
     for colour, side, runs in (("C0", "maddpg-jax", ours_runs), ("C3", "BenchMARL", bm_runs)):
         for i, run in enumerate(runs):
-            t, n, r = zip(*[e[:3] for e in run["evals"]])
+            t, n, r = zip(*run["evals"])
             for ax, x in zip(axes, (t, n)):
                 ax.plot(x, r, color=colour, lw=1.1, alpha=0.8, label=side if i == 0 else None)
     for ax, label in zip(axes, ("wall seconds (start-up and compilation included)", "env steps")):
@@ -180,11 +165,7 @@ def plot_to_return(ours_runs: list[dict], bm_runs: list[dict], path: str) -> Non
     axes[0].legend(fontsize=8)
     fig.suptitle("simple_spread (3 agents, continuous), each side's recommended settings")
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".to_return.", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp)
-    plt.close(fig)
-    publish(tmp, path)
+    save_figure(fig, path)
 
 
 LEVELS = (-22.0, -20.0, -18.0)
@@ -192,7 +173,7 @@ LEVELS = (-22.0, -20.0, -18.0)
 
 def progress(side: str, seed: int, evals) -> None:
     """One line per finished seed: env steps and wall seconds at its last evaluation, its best."""
-    t, n, _ = evals[-1][:3]
+    t, n, _ = evals[-1]
     print(f"{side} seed {seed}: {n:,} env steps in {t:.0f} s, best {max(e[2] for e in evals):.1f}", flush=True)
 
 
@@ -208,7 +189,7 @@ def to_return_main(args, parser, out: str) -> None:
         progress("maddpg-jax", seed, ours_runs[-1]["evals"])
     bm_runs = []
     for seed in range(args.benchmarl_seeds):
-        bm_runs.append(benchmarl_to_return(args.benchmarl_python, args.budget, seed))
+        bm_runs.append(benchmarl(args.benchmarl_python, "--to-return", str(args.budget), str(seed)))
         progress("BenchMARL", seed, bm_runs[-1]["evals"])
     reached = min(max(r[2] for r in run["evals"]) for run in bm_runs)
     levels = [(f"{v:g}", v) for v in LEVELS] + [(f"{reached:.1f} (every BenchMARL seed's best reaches it)", reached)]
@@ -274,9 +255,9 @@ def main():
 
     o_sps, o_ups, comp = ours(args.seconds)
     print(f"maddpg-jax: {o_sps:,.0f} env steps/s, {o_ups:,.0f} update rounds/s (compile {comp:.1f} s)", flush=True)
-    b = benchmarl(args.benchmarl_python, args.iterations, False)
+    b = benchmarl(args.benchmarl_python, str(args.iterations))
     print(f"BenchMARL: {json.dumps(b)}", flush=True)
-    r = benchmarl(args.benchmarl_python, args.iterations, True)
+    r = benchmarl(args.benchmarl_python, str(args.iterations), "--recommended")
     print(f"BenchMARL, its recommended MLP: {json.dumps(r)}", flush=True)
     rows = [
         ("maddpg-jax (JaxMARL simple_spread)", o_sps, o_ups, f"compile {comp:.1f} s"),

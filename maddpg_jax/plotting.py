@@ -28,9 +28,6 @@ def plot_curves(
     values)}}``, drawn as steps in one panel per hyperparameter under the returns, log
     scale for the names in ``log_scale``.
     """
-    import os
-    import tempfile
-
     panels = 1 + len(schedules or {})
     fig, axes = plt.subplots(panels, 1, figsize=(7, 4.2 + 2.2 * (panels - 1)), dpi=110, sharex=True, squeeze=False)
     ax = axes[0, 0]
@@ -60,6 +57,15 @@ def plot_curves(
     if groups or 0 < len(series) <= 12:
         ax.legend(fontsize=8)
     fig.tight_layout()
+    save_figure(fig, path)
+
+
+def save_figure(fig, path: Path | str) -> None:
+    """Write ``fig`` to the PNG ``path`` atomically (a temporary file renamed into place, so a
+    reader never sees half a plot) and close it."""
+    import os
+    import tempfile
+
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
     os.close(fd)
