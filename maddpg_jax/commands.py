@@ -204,6 +204,15 @@ def _add_run_flags(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--no-progress", action="store_true", help="no progress bar (the end-of-run line still prints)")
     sp.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events to OUT/tb")
     sp.add_argument(
+        "--checkpoint-every",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="wall seconds between checkpoints, written in the background while training goes on; one is "
+        "always written at the end, on Ctrl-C / SIGTERM and before a stop on a fault; 0 = after every chunk "
+        "(default: 300)",
+    )
+    sp.add_argument(
         "--wandb",
         default=None,
         metavar="PROJECT",
@@ -357,7 +366,13 @@ def _check_out(out: Path, resume: bool) -> None:
         raise UsageError(f"--out: {out} already holds a run; pass --resume to continue it or choose another --out")
 
 
+def _check_run_flags(args) -> None:
+    if args.checkpoint_every is not None and not (math.isfinite(args.checkpoint_every) and args.checkpoint_every >= 0):
+        raise UsageError(f"--checkpoint-every: must be a number of seconds >= 0, got {args.checkpoint_every:g}")
+
+
 def cmd_train(args) -> int:
+    _check_run_flags(args)
     out = Path(args.out)
     given = _given(args)
     _check_out(out, args.resume)
@@ -379,6 +394,7 @@ def _run_session(args, out: Path, config: Config, members: list[dict], **options
         progress=not args.no_progress,
         tensorboard=args.tensorboard,
         wandb_project=args.wandb,
+        **({} if args.checkpoint_every is None else {"checkpoint_every": args.checkpoint_every}),
         **options,
     )
     return session.run()
@@ -400,6 +416,7 @@ def _grid(args, config: Config) -> list[dict]:
 
 
 def cmd_sweep(args) -> int:
+    _check_run_flags(args)
     _positive("seeds", args.seeds)
     _positive("member_chunk", args.member_chunk)
     out = Path(args.out)
@@ -461,6 +478,7 @@ def cmd_pbt(args) -> int:
     from maddpg_jax import rundir
     from maddpg_jax.pbt import PBTConfig
 
+    _check_run_flags(args)
     _positive("member_chunk", args.member_chunk)
     out = Path(args.out)
     given = _given(args)

@@ -26,8 +26,9 @@ class Chunk:
     state: Any  # the training state after the chunk (members on the leading axis)
     metrics: Any  # host numpy Metrics, every field [members, num_iterations, ...]
     wall_s: float  # seconds since the run started (plus the resumed run's earlier seconds)
-    chunk_s: float  # seconds this chunk took
+    chunk_s: float  # seconds this chunk took: dispatch to its metrics on the host (compile included)
     hparams: Any = None  # the members' hyperparameters for the next chunk (after ``adapt``)
+    host_s: float = 0.0  # host seconds between the previous chunk's metrics and this chunk's dispatch
 
     @property
     def end(self) -> int:
@@ -81,12 +82,14 @@ def run_chunks(
     """
     t0 = clock() - wall_offset
     it, chunk = start, None
+    last = clock()  # when the host last had the device's results
     for n, learn, select in plan:
         t_chunk = clock()
         state, metrics = runner.run_chunk(state, hparams, n, learn, select, donate=True)
         metrics = fetch(metrics)
         now = clock()
-        chunk = Chunk(it, n, learn, state, metrics, now - t0, now - t_chunk, hparams)
+        chunk = Chunk(it, n, learn, state, metrics, now - t0, now - t_chunk, hparams, t_chunk - last)
+        last = now
         if adapt is not None:
             state, hparams = adapt(chunk)
             chunk.state, chunk.hparams = state, hparams

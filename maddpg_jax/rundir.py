@@ -190,6 +190,20 @@ def has_checkpoint(run_dir: Path | str) -> bool:
     return path.is_dir() and Checkpoints(run_dir).latest_step() is not None
 
 
+def _replace_members(state, like, members: int):
+    """``state``'s first ``members`` members, padded (the last repeated, as
+    :func:`maddpg_jax.parallel.pad_members` does) to ``like``'s leading size and placed with
+    ``like``'s shardings: a sweep saved on one device count, opened on another."""
+
+    def put(x, ref):
+        host = np.asarray(x)[:members]
+        if host.shape[0] < ref.shape[0]:
+            host = np.concatenate([host, np.repeat(host[-1:], ref.shape[0] - host.shape[0], axis=0)])
+        return jax.make_array_from_callback(host.shape, ref.sharding, lambda idx: host[idx])
+
+    return jax.tree.map(put, state, like)
+
+
 class CheckpointError(ValueError):
     """A checkpoint that must not be loaded; the message says why."""
 
@@ -199,9 +213,15 @@ class Checkpoints:
 
     Each checkpoint holds the whole state (parameters, optimiser states, replay buffer,
     env states, keys) plus a small JSON ``meta`` (iteration, wall seconds, format).
+
+    ``asynchronous`` (the training loop's way): :meth:`save` returns once the state has
+    been copied off the device and orbax writes it in a background thread while the next
+    chunk runs; the next :meth:`save`, :meth:`wait` or :meth:`close` waits for it and
+    raises what the write raised. A checkpoint is visible only once orbax has committed it
+    (renamed its finished temporary directory), so a crash mid-write leaves the previous one.
     """
 
-    def __init__(self, run_dir: Path | str, max_to_keep: int = 2):
+    def __init__(self, run_dir: Path | str, max_to_keep: int = 2, asynchronous: bool = False):
         import orbax.checkpoint as ocp
 
         logging.getLogger("absl").setLevel(logging.ERROR)
@@ -209,22 +229,39 @@ class Checkpoints:
         self.path = Path(run_dir).absolute() / CHECKPOINTS
         self.manager = ocp.CheckpointManager(
             self.path,
-            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, enable_async_checkpointing=False),
+            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, enable_async_checkpointing=asynchronous),
         )
+        self.asynchronous = asynchronous
+        self.pending: int | None = None  # the step being written in the background
+        self.committed: int | None = self.manager.latest_step()  # the newest step known finished
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
 
     def save(self, step: int, state, meta: dict) -> None:
+        """Write ``state`` as checkpoint ``step`` (in the background when asynchronous:
+        first waiting for the previous write, which is then committed)."""
         ocp = self._ocp
         meta = dict(meta, format_version=FORMAT_VERSION)
+        self.wait()
+        self.pending = step
         self.manager.save(
             step,
             args=ocp.args.Composite(
                 state=ocp.args.StandardSave(_drop_empty(keys_to_data(state))), meta=ocp.args.JsonSave(meta)
             ),
         )
+        if not self.asynchronous:
+            self.wait()
+
+    def wait(self) -> None:
+        """Wait for a background write; raises what it raised (the previous checkpoint
+        stays the newest committed one)."""
+        if self.pending is None:
+            return
+        step, self.pending = self.pending, None
         self.manager.wait_until_finished()
+        self.committed = step
 
     def restore(self, step: int, like, config: dict | None = None):
         """Restore onto the shapes, dtypes and shardings of ``like`` (a live state).
@@ -253,15 +290,23 @@ class Checkpoints:
                 raise CheckpointError(
                     f"checkpoint {step} was written by another config (differs in {', '.join(differ)})"
                 )
-        abstract = jax.tree.map(
-            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), _drop_empty(keys_to_data(like))
-        )
-        want = jax.tree.leaves(abstract)[0].shape[0]
-        if meta.get("state_devices", want) != want:
+        like_data = keys_to_data(like)
+        want = jax.tree.leaves(like_data)[0].shape[0]
+        saved = int(meta.get("state_devices", want))
+        if saved != want and (meta.get("data_parallel") or "members" not in meta):
             raise CheckpointError(
-                f"checkpoint {step} holds a state split {meta['state_devices']} ways "
-                f"(members or data-parallel devices); this process would split it {want} ways: "
-                f"run with the same number of devices (XLA_FLAGS / visible GPUs)"
+                f"checkpoint {step} holds a {'data-parallel run' if meta.get('data_parallel') else 'state'} split "
+                f"{saved} ways; this process would split it {want} ways: run with the same number of devices "
+                f"(XLA_FLAGS / visible GPUs)"
+            )
+        if saved == want:  # straight onto the devices, each process reading its own shards
+            abstract = jax.tree.map(
+                lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), _drop_empty(like_data)
+            )
+        else:  # another device count: the members' state to one device, then padded and placed anew
+            one = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+            abstract = jax.tree.map(
+                lambda x: jax.ShapeDtypeStruct((saved, *x.shape[1:]), x.dtype, sharding=one), _drop_empty(like_data)
             )
         try:
             out = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
@@ -269,7 +314,10 @@ class Checkpoints:
             raise CheckpointError(
                 f"checkpoint {step} is damaged, truncated or of another shape ({type(e).__name__})"
             ) from e
-        return data_to_keys(_fill_empty(out["state"], keys_to_data(like)), like), meta
+        state = _fill_empty(out["state"], like_data)
+        if saved != want:
+            state = _replace_members(state, like_data, int(meta["members"]))
+        return data_to_keys(state, like), meta
 
     def close(self):
         self.manager.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,16 @@ from maddpg_jax.errors import UsageError
 from maddpg_jax.loop import Chunk, plan_chunks, run_chunks
 from maddpg_jax.train import LOSS_NAMES
 
-CURVE_EVERY = 5  # chunks between rewrites of the learning-curve PNG while a run goes
+# Seconds of wall time between rewrites of the learning-curve PNG while a run goes (it is
+# drawn in the background thread, from the whole metrics.jsonl, so its cost grows with the run).
+CURVE_EVERY_S = 30.0
+# Seconds of wall time between checkpoints (besides the run's end, a signal and a stop on a
+# fault). A checkpoint holds the whole state, replay buffers included: a 3-member
+# simple_spread sweep's is 2 GB, about 9 s of writing on a 2-core CPU, so writing one per
+# chunk (every 10,240 env steps) took 85% of such a run's wall time. Every 5 minutes bounds
+# the work a SIGKILL can lose to 5 minutes and the writing to a few per cent of the run.
+CHECKPOINT_EVERY_S = 300.0
+TIMING_KEYS = ("compute_s", "host_s")  # per-chunk timing on a chunk's last rows (not part of the results)
 
 
 def metric_rows(
@@ -73,8 +83,10 @@ class Session:
         member_chunk: int | None = None,
         wandb_project: str | None = None,
         pbt=None,
+        checkpoint_every: float = CHECKPOINT_EVERY_S,
     ):
         self.out, self.config, self.members = Path(out), config, members
+        self.checkpoint_every = checkpoint_every  # wall seconds between checkpoints (0: after every chunk)
         self.pbt = pbt  # a maddpg_jax.pbt.PBTConfig: population-based training
         self.resume, self.progress, self.tensorboard = resume, progress, tensorboard
         self.wandb_project = wandb_project
@@ -156,7 +168,7 @@ class Session:
         self._check_memory(self.trainer)
         self.out.mkdir(parents=True, exist_ok=True)
         keys, hp = members_lib.place(runner, c, placed)
-        ckpt = rundir.Checkpoints(self.out)
+        ckpt = rundir.Checkpoints(self.out, asynchronous=True)
         try:
             state, hp, start, wall0 = self._start(ckpt, runner, runner.init(keys, hp), hp)
             if start >= c.num_iterations:
@@ -168,11 +180,18 @@ class Session:
 
     def _loop(self, ckpt, runner, state, hp, start: int, wall0: float) -> int:
         c = self.config
+        from maddpg_jax.background import Background
+
+        self.background = Background()
         reporter = Reporter(self, start)
         self.status, self.last_good = 0, start
+        self.host_s = 0.0  # host seconds between chunks, this process's run of them
+        saved_at = wall0  # wall seconds at the last checkpoint (or the start)
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
 
         def on_chunk(chunk: Chunk) -> bool:
+            nonlocal saved_at
+            self.host_s += chunk.host_s
             if self._nonfinite(chunk):
                 return False
             rows = metric_rows(
@@ -186,14 +205,32 @@ class Session:
                 chunk.wall_s - chunk.chunk_s,
                 chunk.wall_s,
             )
+            for row in rows[-len(self.members) :] if rows else []:  # the chunk's last logged step
+                row.update(compute_s=round(chunk.chunk_s, 4), host_s=round(chunk.host_s, 4))
             if self.primary:
-                rundir.append_jsonl(self.out / rundir.METRICS, rows)
-            ckpt.save(
-                chunk.end,
-                self._saved(chunk.state, chunk.hparams),
-                {"iteration": chunk.end, "wall_s": chunk.wall_s, "config": c.to_dict(), "state_devices": runner.size},
+                self.background.submit(rundir.append_jsonl, self.out / rundir.METRICS, rows)
+            due = (
+                chunk.end == c.num_iterations
+                or self._signal is not None
+                or chunk.wall_s - saved_at >= self.checkpoint_every
             )
-            self.last_good = chunk.end
+            if due:
+                # Asynchronous: the state is copied off the device here and written while the
+                # next chunk runs (the previous write is waited for first).
+                ckpt.save(
+                    chunk.end,
+                    self._saved(chunk.state, chunk.hparams),
+                    {
+                        "iteration": chunk.end,
+                        "wall_s": chunk.wall_s,
+                        "config": c.to_dict(),
+                        "state_devices": runner.size,
+                        "members": len(self.members),
+                        "data_parallel": runner.num_members != len(self.members),
+                    },
+                )
+                saved_at = chunk.wall_s
+            self.last_good = ckpt.committed if ckpt.committed is not None else start
             reporter.chunk(rows, chunk)
             return self._signal is None
 
@@ -202,11 +239,17 @@ class Session:
             from maddpg_jax.pbt import Exploiter
 
             adapt = Exploiter(self, runner).adapt
+        t_end = None
         try:
             last, finished = run_chunks(runner, state, hp, plan_chunks(c, start), on_chunk, start, wall0, adapt=adapt)
+            t_end = time.perf_counter()
+            ckpt.wait()  # the last checkpoint is on disk before the run says it is done
+            self.last_good = ckpt.committed if ckpt.committed is not None else start
+            self.background.flush()
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
+            self.background.close()  # what is queued is written before the loggers close
             reporter.close()
         if self._signal is not None and self.status == 0:
             print(
@@ -221,6 +264,13 @@ class Session:
 
             # Every process takes part in the gather; process 0 alone writes the summary.
             self._finish(fetch(last.hparams if last is not None else hp))
+            if self.primary and last is not None:
+                self.host_s += time.perf_counter() - t_end
+                wall = time.perf_counter() - t_end + last.wall_s - wall0
+                print(
+                    f"wall {wall:.1f} s: compiled chunks (compile included) {wall - self.host_s:.1f} s, host work "
+                    f"{self.host_s:.1f} s ({100 * self.host_s / max(wall, 1e-9):.1f}%)"
+                )
         return self.status
 
     def _nonfinite(self, chunk: Chunk) -> bool:
@@ -297,7 +347,8 @@ class Reporter:
     learning curve rewritten every few chunks."""
 
     def __init__(self, session: Session, start: int):
-        self.session, self.chunks = session, 0
+        self.session = session
+        self.plotted_at = 0.0  # wall seconds at the last plot
         c = session.config
         self.bar = self.tb = None
         if session.progress and session.primary:
@@ -322,6 +373,8 @@ class Reporter:
             self.wandb = start_wandb(session)
 
     def chunk(self, rows: list[dict], chunk: Chunk) -> None:
+        """Report one chunk: the bar here (cheap), the loggers and the plot in the
+        session's background thread."""
         s, c = self.session, self.session.config
         last = [r for r in rows if r["env_steps"] == rows[-1]["env_steps"]] if rows else []
         rets = [r["mean_return"] for r in last if r["mean_return"] is not None]
@@ -331,6 +384,14 @@ class Reporter:
             self.bar.set_postfix(
                 {"steps/s": f"{rate:,.0f}", "mean_return": f"{np.mean(rets):.1f}" if rets else "-"}, refresh=True
             )
+        if self.tb is not None or self.wandb is not None:
+            s.background.submit(self._log, rows)
+        if s.primary and chunk.wall_s - self.plotted_at >= CURVE_EVERY_S:
+            self.plotted_at = chunk.wall_s
+            s.background.submit(s.plot)
+
+    def _log(self, rows: list[dict]) -> None:
+        s = self.session
         if self.tb is not None:
             for r in rows:
                 for key in ("mean_return", "episodes", *LOSS_NAMES):
@@ -341,9 +402,6 @@ class Reporter:
                 prefix = f"member{r['member']}/" if s.sweep else ""
                 logged = {prefix + k: v for k, v in r.items() if k != "member" and isinstance(v, (int, float))}
                 self.wandb.log(logged, step=r["env_steps"])
-        self.chunks += 1
-        if s.primary and self.chunks % CURVE_EVERY == 0:
-            s.plot()
 
     def close(self) -> None:
         if self.bar is not None:

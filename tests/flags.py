@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 # A run small enough to train in seconds: 8 envs, batch 32, 2k buffer, (16, 16) networks.
+# Train, sweep and pbt flags only (eval takes none of them).
 TINY = [
     "--num-envs",
     "8",
@@ -21,6 +22,9 @@ TINY = [
     "--log-every",
     "128",
     "--no-progress",
+    # A checkpoint after every chunk, so the fault tests can stop a run between any two.
+    "--checkpoint-every",
+    "0",
 ]
 
 # Tests compile at LLVM optimisation level 0 (see conftest.py), and with XLA:CPU's older

@@ -28,7 +28,7 @@ def rows(path):
 
 
 def without_wall(rs):
-    return [{k: v for k, v in r.items() if k != "wall_s"} for r in rs]
+    return [{k: v for k, v in r.items() if k not in ("wall_s", "compute_s", "host_s")} for r in rs]
 
 
 # Resuming to a new --total-env-steps equals one straight run only with a constant learning
@@ -64,6 +64,21 @@ def test_train_writes_the_run_directory(runs):
     with Image.open(straight / "learning_curve.png") as im:
         assert im.format == "PNG" and im.size[0] > 300
     assert any((straight / "checkpoints").iterdir())
+
+
+def test_checkpoints_follow_the_wall_clock_and_chunks_report_their_time(tmp_path):
+    """With the cadence far away, a run writes one checkpoint, at its end (the TINY flags'
+    --checkpoint-every 0 wrote one after each chunk: the warm-up's and the end's). Each
+    chunk's last row carries its compute and host seconds; other rows carry none; the
+    end-of-run line gives the host share."""
+    out = tmp_path / "run"
+    p = maddpg("train", "--out", str(out), "--total-env-steps", "1024", *TINY, "--checkpoint-every", "1e6")
+    assert sorted(int(x.name) for x in (out / "checkpoints").iterdir() if x.name.isdigit()) == [128]
+    timed = [r for r in rows(out / "metrics.jsonl") if "compute_s" in r]
+    assert [r["env_steps"] for r in timed] == [256, 1024]  # the warm-up chunk and the learning one
+    assert all(r["compute_s"] > 0 and r["host_s"] >= 0 for r in timed)
+    line = p.stdout.strip().splitlines()[-1]
+    assert line.startswith("wall ") and "host work" in line and line.endswith("%)"), line
 
 
 def test_resume_gives_the_same_metrics_as_one_run(runs):
@@ -204,6 +219,8 @@ def test_sweep_grid_summary(tmp_path):
         (["train", "--env-kwargs", "coupling"], ["--env-kwargs", "key=value"]),
         (["train", "--env-kwargs", "coupling=-1"], ["--coupling", ">= 0"]),
         (["train", "--coupling", "-2"], ["--coupling", ">= 0"]),
+        (["train", "--checkpoint-every", "-5"], ["--checkpoint-every", ">= 0"]),
+        (["sweep", "--checkpoint-every", "nan"], ["--checkpoint-every", ">= 0"]),
         (["frobnicate"], ["invalid choice"]),
     ],
 )

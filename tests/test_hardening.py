@@ -41,7 +41,7 @@ def maddpg(*args):
 
 def rows_without_wall(path):
     lines = Path(path).read_text().splitlines()
-    return [{k: v for k, v in json.loads(line).items() if k != "wall_s"} for line in lines]
+    return [{k: v for k, v in json.loads(line).items() if k not in ("wall_s", "compute_s", "host_s")} for line in lines]
 
 
 def wait_for(pred, timeout=120):

@@ -556,3 +556,26 @@ def test_a_saved_config_from_before_n_step_mix_reads_as_unmixed():
     del saved["n_step_mix"]
     assert Config.from_dict(saved).n_step_mix is False
     assert Config.from_dict(Config().to_dict()).n_step_mix is Config().n_step_mix
+
+
+def test_background_runs_tasks_in_order_and_hands_back_the_first_error():
+    """The host writer keeps submission order, and a task's error reaches the caller at the
+    next submit or flush, after which later tasks do not run (a write fault stops the
+    writes, it is not skipped over)."""
+    from maddpg_jax.background import Background
+
+    done, bg = [], Background()
+    for i in range(50):
+        bg.submit(done.append, i)
+    bg.flush()
+    assert done == list(range(50))
+
+    def fail():
+        raise OSError(28, "No space left on device")
+
+    bg.submit(fail)
+    bg.submit(done.append, "after")
+    with pytest.raises(OSError, match="No space"):
+        bg.flush()
+    assert done[-1] == 49
+    bg.close()

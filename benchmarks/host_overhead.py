@@ -1,0 +1,207 @@
+"""The user's command against the compiled program: what checkpoints, logging and other
+host work cost the CLI, side by side from one invocation.
+
+    python benchmarks/host_overhead.py [--cases spread,cartpole,plain1024]
+
+Per case, the same members and config two ways, one after the other (never at once):
+
+- **program**: the benchmarks' way, ``run_chunks`` over the compiled chunks, metrics fetched
+  after each, no files written; wall time from building the trainer (compile included).
+- **CLI**: ``maddpg-jax train`` / ``sweep`` in a child process into a fresh run directory,
+  with its defaults (checkpoints, metrics rows, plot, summary); wall time of the process,
+  and the host share the run's own end-of-run line reports.
+
+Cases: ``spread``: ``maddpg-jax sweep --env jaxmarl:MPE_simple_spread_v3 --seeds 3
+--total-env-steps 2000000`` (the registry's defaults: 128 envs, a 1M-transition buffer per
+member); ``cartpole``: the README's quick start, ``maddpg-jax train --env MultiCartPole-v0
+--num-agents 2``; ``plain1024``: plain MADDPG at (E, B, U) = (1024, 1024, 1) with
+``benchmarks/compare.py``'s settings, as env steps/s in steady state (compare.py's
+measurement against the CLI's rows after its first learning chunk, the best of two
+alternating runs of each), with and without the default noise-free evaluations
+(compare.py's program does none).
+
+Writes ``benchmarks/results/throughput/host_overhead.md`` and ``.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from maddpg_jax.parallel import configure_host_devices
+
+configure_host_devices()
+
+from benchmarks.common import command_line, machine
+from maddpg_jax import Config
+from maddpg_jax import members as members_lib
+from maddpg_jax.config import STABILISERS_OFF
+from maddpg_jax.loop import plan_chunks, run_chunks
+
+PLAIN = dict(  # benchmarks/compare.py's plain MADDPG
+    STABILISERS_OFF,
+    final_layer_init=0.0,
+    gamma=0.95,
+    tau=0.01,
+    actor_lr=1e-3,
+    critic_lr=1e-3,
+    noise_std=0.1,
+    lr_decay="none",
+)
+PLAIN_SHAPE = dict(num_envs=1024, batch_size=1024, updates_per_step=1, buffer_size=1 << 17, warmup_env_steps=0)
+
+
+def flags(fields: dict) -> list[str]:
+    out = []
+    for k, v in fields.items():
+        flag = "--" + k.replace("_", "-")
+        if isinstance(v, bool):
+            out.append(flag if v else "--no-" + flag[2:])
+        else:
+            out += [flag, str(v)]
+    return out
+
+
+def program_wall(config: Config, seeds: int) -> float:
+    """Seconds to train ``seeds`` members of ``config`` the benchmarks' way, compile included."""
+    t0 = time.perf_counter()
+    trainer, runner, placed = members_lib.build(config, members_lib.seed_members(config, seeds))
+    keys, hp = members_lib.place(runner, config, placed)
+    run_chunks(runner, runner.init(keys, hp), hp, plan_chunks(config))
+    return time.perf_counter() - t0
+
+
+def cli(args: list[str]) -> tuple[float, str, str]:
+    """(process wall seconds, run directory, the end-of-run line) of ``maddpg-jax ARGS --out TMP``."""
+    out = tempfile.mkdtemp(prefix="host_overhead_")
+    cmd = [sys.executable, "-m", "maddpg_jax.cli", *args, "--out", out, "--no-progress"]
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} exited {p.returncode}: {p.stderr[-2000:]}")
+    line = next((x for x in p.stdout.splitlines() if x.startswith("wall ")), "")
+    return wall, out, line
+
+
+def host_share(line: str) -> float | None:
+    m = re.search(r"\(([\d.]+)%\)", line)
+    return float(m.group(1)) / 100 if m else None
+
+
+def steady_rate(run_dir: str, num_envs: int, members: int = 1) -> float:
+    """Env steps/s from a run's metrics rows, from the end of its first learning chunk (the
+    compile behind it) to its last row: what the progress bar shows a user."""
+    rows = [json.loads(x) for x in open(os.path.join(run_dir, "metrics.jsonl"))]
+    chunk_ends = [r for r in rows if "compute_s" in r and r.get("member", 0) == 0]
+    first, last = chunk_ends[0], chunk_ends[-1]
+    return (last["env_steps"] - first["env_steps"]) * members / (last["wall_s"] - first["wall_s"])
+
+
+def case_sweep(name: str, config: Config, seeds: int, args: list[str]) -> dict:
+    program = program_wall(config, seeds)
+    wall, _, line = cli(args)
+    return {
+        "case": name,
+        "command": "maddpg-jax " + " ".join(args),
+        "program_s": program,
+        "cli_s": wall,
+        "ratio": wall / program,
+        "host_share": host_share(line),
+        "cli_line": line,
+    }
+
+
+def case_plain(total: int, evals: bool, reps: int = 2) -> dict:
+    """Best of ``reps`` alternating measurements of each side (this machine's rate moves by
+    about 10% from one measurement to the next)."""
+    from benchmarks.common import env_steps_per_second
+
+    extra = {} if evals else {"eval_episodes": 0}
+    config = Config(**PLAIN, **PLAIN_SHAPE, total_env_steps=10**9, eval_episodes=0)
+    args = ["train", *flags({**PLAIN, **PLAIN_SHAPE, **extra, "total_env_steps": total})]
+    programs, rates = [], []
+    for _ in range(reps):
+        programs.append(env_steps_per_second(config, seconds=8.0)[0])
+        wall, out, line = cli(args)
+        rates.append(steady_rate(out, PLAIN_SHAPE["num_envs"]))
+    program, rate = max(programs), max(rates)
+    return {
+        "case": "plain1024" + ("" if evals else "_no_eval"),
+        "command": "maddpg-jax " + " ".join(args),
+        "program_steps_per_s": program,
+        "cli_steps_per_s": rate,
+        "ratio": program / rate,
+        "program_all": programs,
+        "cli_all": rates,
+        "host_share": host_share(line),
+        "cli_line": line,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--cases", default="spread,cartpole,plain1024", help="comma list of spread, cartpole, plain1024")
+    p.add_argument("--spread-steps", type=int, default=2_000_000)
+    p.add_argument("--plain-steps", type=int, default=4_096_000)
+    p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "throughput"))
+    a = p.parse_args()
+    results = []
+    for case in a.cases.split(","):
+        if case == "spread":
+            env = "jaxmarl:MPE_simple_spread_v3"
+            config = Config(env=env, total_env_steps=a.spread_steps)
+            args = ["sweep", "--env", env, "--seeds", "3", "--total-env-steps", str(a.spread_steps)]
+            results.append(case_sweep("spread", config, 3, args))
+        elif case == "cartpole":
+            config = Config(env="MultiCartPole-v0", env_kwargs={"num_agents": 2})
+            args = ["train", "--env", "MultiCartPole-v0", "--num-agents", "2"]
+            results.append(case_sweep("cartpole", config, 1, args))
+        elif case == "plain1024":
+            results.append(case_plain(a.plain_steps, evals=False))
+            results.append(case_plain(a.plain_steps, evals=True))
+        else:
+            raise SystemExit(f"--cases: unknown case {case!r}; known: spread, cartpole, plain1024")
+        print(json.dumps(results[-1]), flush=True)
+
+    lines = [
+        "# The CLI against the compiled program",
+        "",
+        f"Machine: {machine()}. Date: {time.strftime('%Y-%m-%d')}. `{command_line('host_overhead.py', p, a)}`.",
+        "",
+        "Program: the members trained by `run_chunks` alone (no files), compile included. CLI: the command's "
+        "whole process (checkpoints every 300 s in the background, metrics, plot, summary). Host share: the "
+        "CLI's own end-of-run line (host seconds between chunks over the run's wall time).",
+        "",
+        "| case | program | CLI | CLI / program | CLI host share |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        share = "-" if r["host_share"] is None else f"{100 * r['host_share']:.1f}%"
+        if "program_s" in r:
+            lines.append(f"| {r['case']} | {r['program_s']:.1f} s | {r['cli_s']:.1f} s | {r['ratio']:.3f}x | {share} |")
+        else:
+            lines.append(
+                f"| {r['case']} | {r['program_steps_per_s']:,.0f} env steps/s | {r['cli_steps_per_s']:,.0f} env "
+                f"steps/s | {r['ratio']:.3f}x | {share} |"
+            )
+    lines += ["", "Commands:", ""] + [f"- {r['case']}: `{r['command']}`" for r in results]
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, "host_overhead.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    with open(os.path.join(a.out, "host_overhead.json"), "w") as f:
+        json.dump({"machine": machine(), "date": time.strftime("%Y-%m-%d"), "results": results}, f, indent=2)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
