@@ -64,7 +64,7 @@ def kept_policy_returns(trainer, config, state, seeds: int, episodes: int, seed:
     import numpy as np
 
     from maddpg_jax.evaluation import episode_returns
-    from maddpg_jax.train import kept_actor
+    from maddpg_jax.training import kept_actor
 
     actors = jax.device_get(kept_actor(config, state))
     key = jax.random.key(seed)

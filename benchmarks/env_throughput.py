@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import envs
+from maddpg_jax import envs
 
 BANK = 8  # action arrays in the bank
 

@@ -146,7 +146,7 @@ def _compiled(config, options: dict | None = None):
     compiled with XLA ``options`` (debug options by name, e.g. ``xla_cpu_...``)."""
     import jax
 
-    from maddpg_jax.train import make_trainer
+    from maddpg_jax.training import make_trainer
 
     trainer = make_trainer(config)
     hp = config.hparams()

@@ -53,9 +53,9 @@ def main() -> None:
     p.add_argument("--out", default=os.path.join(here, "results", "mpe2_check.md"))
     a = p.parse_args()
 
-    from envs.jaxmarl_adapter import to_box
-    from envs.pettingzoo import parallel_env
     from maddpg_jax import load_policy
+    from maddpg_jax.envs.jaxmarl_adapter import to_box
+    from maddpg_jax.envs.pettingzoo import parallel_env
 
     policy = load_policy(a.run_dir, a.member)
     name = policy.trainer.config.env

@@ -29,9 +29,9 @@ configure_host_devices()
 import numpy as np
 
 from benchmarks.common import command_line, kept_policy_returns, machine, parse_set
-from envs.jaxmarl_adapter import MPE_SCENARIOS
 from maddpg_jax import Config
 from maddpg_jax import members as members_lib
+from maddpg_jax.envs.jaxmarl_adapter import MPE_SCENARIOS
 from maddpg_jax.loop import plan_chunks, run_chunks
 
 

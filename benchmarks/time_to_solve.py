@@ -30,9 +30,8 @@ configure_host_devices()
 
 import numpy as np
 
-import envs
 from benchmarks.common import command_line, kept_policy_returns, machine, parse_set
-from maddpg_jax import Config
+from maddpg_jax import Config, envs
 from maddpg_jax import members as members_lib
 from maddpg_jax.loop import compile_chunks, plan_chunks, run_chunks
 

@@ -19,31 +19,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from envs.pettingzoo import parallel_env
-from maddpg_jax import cli, load_policy
+import maddpg_jax
+from maddpg_jax import Config, load_policy
+from maddpg_jax.envs.pettingzoo import parallel_env
 
 out = Path("runs/tutorial")
 steps = os.environ.get("MADDPG_JAX_README_STEPS", "300000")
 
-# 1. Train (the CLI's own entry point, called from Python; a fresh directory each time).
+# 1. Train into a run directory, as the CLI does (a fresh directory each time).
 shutil.rmtree(out, ignore_errors=True)
-assert (
-    cli.main(
-        [
-            "train",
-            "--env",
-            "MultiCartPole-v0",
-            "--num-agents",
-            "2",
-            "--out",
-            str(out),
-            "--total-env-steps",
-            steps,
-            "--no-progress",
-        ]
-    )
-    == 0
-)
+config = Config(env="MultiCartPole-v0", env_kwargs={"num_agents": 2}, total_env_steps=int(steps))
+summary = maddpg_jax.train(config, out=out, progress=False)
+print(f"final mean return {summary['final_mean_return']}, solved at {summary['solved_at_env_steps']} env steps")
 
 # 2. Plot the 100-episode mean return against env steps from metrics.jsonl.
 rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

@@ -8,6 +8,10 @@ during that import still ends in one line.
 import importlib
 
 _EXPORTS = {
+    "train": "maddpg_jax.api",
+    "sweep": "maddpg_jax.api",
+    "UsageError": "maddpg_jax.errors",
+    "RunStopped": "maddpg_jax.errors",
     "Config": "maddpg_jax.config",
     "ConfigError": "maddpg_jax.config",
     "HParams": "maddpg_jax.config",
@@ -15,11 +19,11 @@ _EXPORTS = {
     "make_networks": "maddpg_jax.networks",
     "Policy": "maddpg_jax.policy",
     "load_policy": "maddpg_jax.policy",
-    "Metrics": "maddpg_jax.train",
-    "TrainState": "maddpg_jax.train",
-    "Trainer": "maddpg_jax.train",
-    "make_train": "maddpg_jax.train",
-    "make_trainer": "maddpg_jax.train",
+    "Metrics": "maddpg_jax.training",
+    "TrainState": "maddpg_jax.training",
+    "Trainer": "maddpg_jax.training",
+    "make_train": "maddpg_jax.training",
+    "make_trainer": "maddpg_jax.training",
 }
 __all__ = list(_EXPORTS)
 

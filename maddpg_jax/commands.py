@@ -21,7 +21,8 @@ import sys
 import typing
 from pathlib import Path
 
-import envs
+from maddpg_jax import envs
+from maddpg_jax.api import check_out
 from maddpg_jax.config import HPARAM_NAMES, Config, ConfigError, check_hparam, global_default
 from maddpg_jax.errors import UsageError
 
@@ -312,12 +313,9 @@ def _positive(name: str, value) -> None:
 
 def _resumed_config(out: Path, given: dict, command: str) -> tuple[Config, list[dict]]:
     """The saved run's config (with a new --total-env-steps if given) and its members."""
-    from maddpg_jax import rundir
+    from maddpg_jax.api import resumed
 
-    base, members = rundir.read_run_as(out, "--resume")
-    if ((out / rundir.PBT).exists()) != (command == "pbt"):
-        made_by = "pbt" if (out / rundir.PBT).exists() else "train or sweep"
-        raise UsageError(f"--resume: {out} was made by {made_by}; continue it with that command")
+    base, members = resumed(out, None, command)
     flat = {k: v for k, v in given.items() if k not in ("total_env_steps", "env_kwargs")}
     flat.update(given.get("env_kwargs", {}))
     for name, value in flat.items():
@@ -355,17 +353,6 @@ def _distributed(args) -> None:
     initialize_distributed(args.coordinator_address, args.num_processes, args.process_id)
 
 
-def _check_out(out: Path, resume: bool) -> None:
-    """A new run may reuse a directory that holds no checkpoint (an earlier start that was
-    interrupted or failed before its first one); one with a checkpoint needs --resume."""
-    from maddpg_jax import rundir
-
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out: {out} is a file, not a directory")
-    if not resume and rundir.has_checkpoint(out):
-        raise UsageError(f"--out: {out} already holds a run; pass --resume to continue it or choose another --out")
-
-
 def _check_run_flags(args) -> None:
     if args.checkpoint_every is not None and not (math.isfinite(args.checkpoint_every) and args.checkpoint_every >= 0):
         raise UsageError(f"--checkpoint-every: must be a number of seconds >= 0, got {args.checkpoint_every:g}")
@@ -375,29 +362,44 @@ def cmd_train(args) -> int:
     _check_run_flags(args)
     out = Path(args.out)
     given = _given(args)
-    _check_out(out, args.resume)
+    check_out(out, args.resume)
     config = _resumed_config(out, given, "train")[0] if args.resume else config_from_flags(given)
     _distributed(args)
-    return _run_session(args, out, config, [{"seed": config.seed}])
+    from maddpg_jax.api import train
+
+    return _status(lambda: train(config, out, **_session_flags(args)))
 
 
-def _run_session(args, out: Path, config: Config, members: list[dict], **options) -> int:
-    """Train ``members`` into ``out`` with the flags every training command shares;
-    ``options`` go to :class:`~maddpg_jax.session.Session` (member chunk, memory, PBT)."""
-    from maddpg_jax.session import Session
-
-    session = Session(
-        out,
-        config,
-        members=members,
+def _session_flags(args) -> dict:
+    """The options of :func:`maddpg_jax.api.train` / ``sweep`` that every training command's flags set."""
+    return dict(
         resume=args.resume,
         progress=not args.no_progress,
         tensorboard=args.tensorboard,
         wandb_project=args.wandb,
-        **({} if args.checkpoint_every is None else {"checkpoint_every": args.checkpoint_every}),
-        **options,
+        checkpoint_every=args.checkpoint_every,
     )
-    return session.run()
+
+
+def _status(call) -> int:
+    """Run ``call`` (a training function of :mod:`maddpg_jax.api`) and return the exit
+    status: 0, or a stop's (its one line was printed by the run)."""
+    from maddpg_jax.errors import RunStopped
+
+    try:
+        call()
+    except RunStopped as e:
+        return e.status
+    return 0
+
+
+def _run_session(args, out: Path, config: Config, members: list[dict], **options) -> int:
+    """Train ``members`` into ``out`` through :func:`maddpg_jax.api.run` with the flags
+    every training command shares; ``options`` go to the session (member chunk, memory,
+    PBT). Returns the exit status."""
+    from maddpg_jax.api import run
+
+    return run(out, config, members, **_session_flags(args), **options)[0]
 
 
 def _grid(args, config: Config) -> list[dict]:
@@ -424,14 +426,20 @@ def cmd_sweep(args) -> int:
     base = {k: v for k, v in given.items() if k not in HPARAM_NAMES}
     # The config records the first value of each list; members carry their own.
     firsts = {k: v[0] for k, v in given.items() if k in HPARAM_NAMES}
-    _check_out(out, args.resume)
+    check_out(out, args.resume)
     if args.resume:
         config, members = _resumed_config(out, base, "sweep")
     else:
         config = config_from_flags({**base, **firsts})
         members = _grid(args, config)
     _distributed(args)
-    return _run_session(args, out, config, members, max_memory_gib=args.max_memory, member_chunk=args.member_chunk)
+    from maddpg_jax.api import sweep
+
+    return _status(
+        lambda: sweep(
+            config, members, out, member_chunk=args.member_chunk, max_memory_gib=args.max_memory, **_session_flags(args)
+        )
+    )
 
 
 def _pbt_config(args, given: dict):
@@ -483,7 +491,7 @@ def cmd_pbt(args) -> int:
     out = Path(args.out)
     given = _given(args)
     base = {k: v for k, v in given.items() if k not in HPARAM_NAMES}
-    _check_out(out, args.resume)
+    check_out(out, args.resume)
     members = None
     if args.resume:
         config, members = _resumed_config(out, base, "pbt")

@@ -73,7 +73,7 @@ def resolve(config: Config) -> None:
     from ``__post_init__``): the env's registry defaults first (with those for its args'
     values), then the global defaults; and ``env_kwargs`` with every argument of the env,
     checked against its entry."""
-    import envs
+    from maddpg_jax import envs
 
     try:
         entry = envs.entry(config.env)

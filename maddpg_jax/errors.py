@@ -7,3 +7,12 @@ from __future__ import annotations
 class UsageError(ValueError):
     """Bad input: the message is one line that names the flag, argument or file and what is
     allowed."""
+
+
+class RunStopped(RuntimeError):
+    """A run that stopped before its end (non-finite values, SIGINT / SIGTERM after a
+    checkpoint); ``status`` is the exit status ``maddpg-jax`` gives the same stop."""
+
+    def __init__(self, status: int, message: str):
+        self.status = status
+        super().__init__(message)

@@ -13,12 +13,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import envs
+from maddpg_jax import envs, rundir
 from maddpg_jax import members as members_lib
-from maddpg_jax import rundir
 from maddpg_jax.config import Config
 from maddpg_jax.errors import UsageError
-from maddpg_jax.train import kept_actor
+from maddpg_jax.training import kept_actor
 
 
 def episode_returns(trainer, actor_params, episodes: int, key: jax.Array) -> np.ndarray:
@@ -119,7 +118,7 @@ def evaluate(run_dir: Path, episodes: int, member: int, seed: int, gif: str | No
     }
     rundir.write_json(Path(run_dir) / rundir.EVAL, summary)
     if gif:
-        from envs.render import write_gif
+        from maddpg_jax.envs.render import write_gif
 
         states = rollout_states(trainer, actor, jax.random.key(seed + 1))
         write_gif([entry.renderer(s, trainer.env, trainer.env_params) for s in states[::2]], gif)

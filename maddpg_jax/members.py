@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from maddpg_jax.config import HPARAM_NAMES, Config, HParams
 from maddpg_jax.parallel import MemberRunner
-from maddpg_jax.train import make_trainer
+from maddpg_jax.training import make_trainer
 
 
 def seed_members(config: Config, seeds: int) -> list[dict]:

@@ -90,7 +90,7 @@ def state_bytes(trainer) -> int:
 
 
 class MemberRunner:
-    """``init`` and ``run`` of a :class:`~maddpg_jax.train.Trainer` over a member axis.
+    """``init`` and ``run`` of a :class:`~maddpg_jax.training.Trainer` over a member axis.
 
     Args:
         trainer: from :func:`maddpg_jax.make_trainer`.

@@ -49,7 +49,7 @@ def load_policy(run_dir: str | Path, member: int = 0) -> Policy:
     """
     from maddpg_jax.errors import UsageError
     from maddpg_jax.evaluation import load_run, read_run_for
-    from maddpg_jax.train import kept_actor
+    from maddpg_jax.training import kept_actor
 
     config, members = read_run_for(Path(run_dir))
     if not 0 <= member < len(members):

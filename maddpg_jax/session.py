@@ -15,13 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-import envs
+from maddpg_jax import envs, rundir
 from maddpg_jax import members as members_lib
-from maddpg_jax import rundir
 from maddpg_jax.config import HPARAM_NAMES, Config
 from maddpg_jax.errors import UsageError
 from maddpg_jax.loop import Chunk, plan_chunks, run_chunks
-from maddpg_jax.train import LOSS_NAMES
+from maddpg_jax.training import LOSS_NAMES
 
 # Seconds of wall time between rewrites of the learning-curve PNG while a run goes (it is
 # drawn in the background thread, from the whole metrics.jsonl, so its cost grows with the run).
@@ -95,6 +94,7 @@ class Session:
         self.command = "pbt" if pbt is not None else "sweep" if self.sweep else "train"
         self.entry = envs.entry(config.env)
         self._signal = None
+        self.summary: list[dict] = []  # one row per member once the run has finished
         # In a multi-process job every process computes; process 0 alone writes files
         # (orbax coordinates the checkpoint itself and needs every process to call it).
         import jax
@@ -324,6 +324,7 @@ class Session:
             final = {n: np.asarray(getattr(hp, n)) for n in HPARAM_NAMES}
             members = [{**m, **{n: float(final[n][i]) for n in HPARAM_NAMES}} for i, m in enumerate(members)]
         summary = summarize(self.config, members, rows, self.entry.solved_return)
+        self.summary = summary
         print(f"\nrun directory: {self.out}")
         for name, path in (
             ("config", rundir.CONFIG),

@@ -5,9 +5,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import envs
 from benchmarks.baselines.torch_maddpg.env import NumpyMultiCartPole
-from envs.multi_cartpole import EnvState
+from maddpg_jax import envs
+from maddpg_jax.envs.multi_cartpole import EnvState
 
 
 def test_numpy_baseline_env_steps_like_ours():

@@ -96,7 +96,7 @@ def test_eval_prints_the_restored_policys_return_and_draws_a_gif(runs, tmp_path)
 
     from maddpg_jax import evaluation
     from maddpg_jax.members import member_hparams, member_keys
-    from maddpg_jax.train import kept_actor
+    from maddpg_jax.training import kept_actor
 
     straight = runs[0]
     gif = tmp_path / "episode.gif"
@@ -254,7 +254,7 @@ def test_every_config_field_and_env_argument_is_a_flag_with_help():
     flag, a help line and its default shown."""
     import dataclasses
 
-    import envs
+    from maddpg_jax import envs
     from maddpg_jax.config import Config, global_default
 
     help_text = " ".join(cli.build_parser()._subparsers._group_actions[0].choices["train"].format_help().split())

@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
-from envs import fast_random
-from envs.multi_cartpole import EnvState, sincos
+from maddpg_jax import envs
+from maddpg_jax.envs import fast_random
+from maddpg_jax.envs.multi_cartpole import EnvState, sincos
 
 
 def _time_limit(genv):

@@ -7,8 +7,8 @@ import jaxmarl  # noqa: F401  (fails loudly when the [dev] install is broken)
 import numpy as np
 import pytest
 
-import envs
-from envs.jaxmarl_adapter import MPE_SCENARIOS
+from maddpg_jax import envs
+from maddpg_jax.envs.jaxmarl_adapter import MPE_SCENARIOS
 
 
 @pytest.fixture(scope="module")

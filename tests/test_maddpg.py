@@ -5,8 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
-from maddpg_jax import Config, ConfigError, make_trainer
+from maddpg_jax import Config, ConfigError, envs, make_trainer
 from maddpg_jax import buffer as rb
 from maddpg_jax.acting import AgentSpec
 from maddpg_jax.config import STABILISERS_OFF

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from pettingzoo.test import parallel_api_test
 
-from envs.pettingzoo import parallel_env
 from maddpg_jax import cli, load_policy
+from maddpg_jax.envs.pettingzoo import parallel_env
 from maddpg_jax.errors import UsageError
 from tests.flags import TINY
 
@@ -149,3 +149,67 @@ def test_readme_python_blocks_run(tmp_path):
         [sys.executable, str(script)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
     )
     assert p.returncode == 0, p.stderr[-3000:]
+
+
+USER_SCRIPT = """
+import importlib.util, json, sys
+import numpy as np
+import envs  # the user's own package, beside this script
+assert envs.MINE, envs.__file__
+import maddpg_jax
+from maddpg_jax import Config, load_policy
+assert maddpg_jax.__file__.startswith(sys.argv[1]), maddpg_jax.__file__
+config = Config(num_envs=8, batch_size=32, buffer_size=2048, warmup_env_steps=256, hidden_sizes=(16, 16),
+                log_every=128, total_env_steps=512)
+summary = maddpg_jax.train(config, out="run", progress=False)
+policy = load_policy("run")
+action = policy({"cart_0": np.zeros(4, np.float32), "cart_1": np.zeros(4, np.float32)})
+print(json.dumps({"summary": summary, "action": {k: v.tolist() for k, v in action.items()},
+                  "envs": envs.__file__, "registry": maddpg_jax.envs.names()}))
+"""
+
+
+def test_the_installed_wheel_trains_beside_a_users_own_envs_package(tmp_path):
+    """``pip install .`` installs nothing but ``maddpg_jax``: in a folder with its own
+    ``envs`` package, the user's package stays theirs, and ``maddpg_jax.train`` trains into a
+    run directory, returns the summary, and ``load_policy`` loads it."""
+    import zipfile
+
+    wheels, target, user = tmp_path / "wheels", tmp_path / "site", tmp_path / "project"
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(ROOT)], check=True)
+    (wheel,) = wheels.glob("maddpg_jax-*.whl")
+    tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
+    assert {t for t in tops if not t.endswith((".dist-info", ".data"))} == {"maddpg_jax"}, tops
+    subprocess.run([*pip, "install", "--no-deps", "--target", str(target), str(wheel)], check=True)
+    (user / "envs").mkdir(parents=True)
+    (user / "envs" / "__init__.py").write_text("MINE = True\n")
+    (user / "train_it.py").write_text(USER_SCRIPT)
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(target))
+    p = subprocess.run(
+        [sys.executable, "train_it.py", str(target)], capture_output=True, text=True, cwd=user, env=env, timeout=300
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    got = json.loads(p.stdout.strip().splitlines()[-1])
+    assert got["envs"] == str(user / "envs" / "__init__.py")
+    assert "MultiCartPole-v0" in got["registry"]
+    assert got["summary"]["seed"] == 0 and got["summary"]["final_mean_return"] > 0
+    assert set(got["action"]) == {"cart_0", "cart_1"}
+    assert (user / "run" / "config.json").exists() and (user / "run" / "checkpoints").is_dir()
+
+
+def test_python_train_refuses_what_the_cli_refuses(tmp_path, solved_run):
+    """maddpg_jax.train on a directory that holds a run, or resuming one with a changed
+    config, raises the CLI's one-line UsageError before compiling anything."""
+    import maddpg_jax
+    from maddpg_jax import Config, rundir
+
+    saved = rundir.read_run(solved_run)[0]
+    with pytest.raises(UsageError, match="already holds a run"):
+        maddpg_jax.train(saved, out=solved_run)
+    with pytest.raises(UsageError, match="--gamma: cannot change on --resume"):
+        maddpg_jax.train(saved.replace(gamma=0.5), out=solved_run, resume=True)
+    with pytest.raises(UsageError, match="--resume: no run in"):
+        maddpg_jax.train(Config(), out=tmp_path / "empty", resume=True)
+    with pytest.raises(UsageError, match=r"members\[1\]: expected a dict"):
+        maddpg_jax.sweep(Config(), [{"seed": 0}, 3], out=tmp_path / "s")

@@ -93,7 +93,7 @@ def test_discrete_exploration_draws_in_proportion_to_softmax():
 def test_explore_temperature_reaches_discrete_acting_only(discrete, monkeypatch):
     """--explore-temperature T scales the discrete agents' Gumbel noise when they act (the
     noise schedule's factor times T) and leaves continuous acting alone."""
-    from maddpg_jax import acting, train
+    from maddpg_jax import acting, training
 
     seen = []
     real = acting.explore
@@ -101,7 +101,7 @@ def test_explore_temperature_reaches_discrete_acting_only(discrete, monkeypatch)
     c = Config(**TINY, explore_temperature=0.5, env_kwargs={"action_type": "discrete" if discrete else "continuous"})
     tr = make_trainer(c)
     state = tr.init(jax.random.key(0), c.hparams())
-    train.iteration(tr, state, c.hparams(), learn=True)
+    training.iteration(tr, state, c.hparams(), learn=True)
     assert seen == [0.5 if discrete else 1.0]
 
 
@@ -249,7 +249,7 @@ def test_kept_actor_picks_per_member_the_best_evaluated_or_the_latest():
     keeps its latest; and with policy selection off, every member keeps its latest."""
     from types import SimpleNamespace
 
-    from maddpg_jax.train import kept_actor
+    from maddpg_jax.training import kept_actor
 
     best = {"w": jnp.ones((3, 2, 4))}  # [members, A, ...]
     latest = {"w": jnp.zeros((3, 2, 4))}

@@ -10,8 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-import envs
-from maddpg_jax import Config, make_train
+from maddpg_jax import Config, envs, make_train
 
 TINY_ENV = "tests.tiny_env:Reach-v0"
 SMALL = dict(

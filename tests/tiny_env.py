@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-import envs
+from maddpg_jax import envs
 
 
 @struct.dataclass

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import math
 
-from envs.base import ACTION_TYPES, Environment
-from envs.multi_cartpole import OBS_MODES, EnvParams, EnvState, MultiCartPole
-from envs.registry import EnvArg, EnvArgError, EnvEntry, entry, make, names, register
-from envs.spaces import Box, Discrete
-from envs.vec_env import VecEnv
+from maddpg_jax.envs.base import ACTION_TYPES, Environment
+from maddpg_jax.envs.multi_cartpole import OBS_MODES, EnvParams, EnvState, MultiCartPole
+from maddpg_jax.envs.registry import EnvArg, EnvArgError, EnvEntry, entry, make, names, register
+from maddpg_jax.envs.spaces import Box, Discrete
+from maddpg_jax.envs.vec_env import VecEnv
 
 __all__ = [
     "ACTION_TYPES",
@@ -41,7 +41,7 @@ def _make_multi_cartpole(num_agents, action_type, obs_mode, **params):
 
 
 def _cartpole_frame(state, env, params):
-    from envs.render import cartpole_frame  # matplotlib only when drawing
+    from maddpg_jax.envs.render import cartpole_frame  # matplotlib only when drawing
 
     return cartpole_frame(state, env, params)
 
@@ -85,4 +85,4 @@ register(
     description="carts on parallel tracks joined by springs, one agent per cart (k=0: CartPole-v1)",
 )
 
-import envs.jaxmarl_adapter  # noqa: E402,F401  (registers jaxmarl:MPE_*; imports JaxMARL only when made)
+from maddpg_jax.envs import jaxmarl_adapter  # noqa: E402,F401  (registers jaxmarl:MPE_*; imports JaxMARL only when made)

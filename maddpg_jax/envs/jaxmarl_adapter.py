@@ -28,8 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from envs.base import ACTION_TYPES, Environment
-from envs.registry import EnvArg, register
+from maddpg_jax.envs.base import ACTION_TYPES, Environment
+from maddpg_jax.envs.registry import EnvArg, register
 
 
 @struct.dataclass
@@ -262,7 +262,7 @@ def make_mpe(scenario: str, action_type: str = "continuous"):
 
 
 def _mpe_frame(state, env, params):
-    from envs.render import mpe_frame  # matplotlib only when drawing
+    from maddpg_jax.envs.render import mpe_frame  # matplotlib only when drawing
 
     return mpe_frame(state, env, params)
 

@@ -18,8 +18,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from envs.base import ACTION_TYPES, Environment
-from envs.spaces import Box
+from maddpg_jax.envs.base import ACTION_TYPES, Environment
+from maddpg_jax.envs.spaces import Box
 
 OBS_MODES = ("local", "global")
 

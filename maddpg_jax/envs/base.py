@@ -39,7 +39,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from envs.spaces import Box, Discrete
+from maddpg_jax.envs.spaces import Box, Discrete
 
 ACTION_TYPES = ("continuous", "discrete")
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import jax
 
-from envs import fast_random
+from maddpg_jax.envs import fast_random
 
 
 @dataclasses.dataclass(frozen=True)

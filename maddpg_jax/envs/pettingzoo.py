@@ -20,11 +20,11 @@ import jax.numpy as jnp
 import numpy as np
 from pettingzoo import ParallelEnv
 
-from envs.registry import entry, make
+from maddpg_jax.envs.registry import entry, make
 
 
 def _gym_space(space):
-    from envs.spaces import Discrete
+    from maddpg_jax.envs.spaces import Discrete
 
     if isinstance(space, Discrete):
         return gymnasium.spaces.Discrete(space.n)

@@ -18,8 +18,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-import envs
-from maddpg_jax import acting, episodes
+from maddpg_jax import acting, envs, episodes
 from maddpg_jax import buffer as rb
 from maddpg_jax.config import Config, HParams
 from maddpg_jax.losses import Transition, make_losses
