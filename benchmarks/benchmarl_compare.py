@@ -12,7 +12,7 @@ E 60, U 10), gamma 0.99 and tau 0.005 (BenchMARL's). The figure is env steps per
 learning, start-up and compilation left out (reported apart); each side has the whole machine
 in turn (BenchMARL its own process, torch's default threads; maddpg-jax one CPU device).
 A second BenchMARL row uses its recommended MLP (two 256-unit tanh layers, parameters shared).
-Writes ``benchmarks/results/benchmarl_compare.md``.
+Writes ``benchmarks/results/peers/benchmarl_compare.md``.
 
     pip install "pettingzoo[mpe]<1.25"  # beside benchmarl: the MPE that BenchMARL's PettingZoo tasks import
     python benchmarks/benchmarl_compare.py --to-return [--budget 2400] [--seeds 5] [--benchmarl-seeds 2]
@@ -228,7 +228,7 @@ def main():
     ap.add_argument(
         "--out",
         default=None,
-        help="default: benchmarks/results/benchmarl_compare.md (with --to-return, benchmarl_to_return.md)",
+        help="default: benchmarks/results/peers/benchmarl_compare.md (with --to-return, benchmarl_to_return.md)",
     )
     ap.add_argument(
         "--to-return", action="store_true", help="wall time to a return instead, each side's recommended settings"
@@ -245,7 +245,7 @@ def main():
     for name in ("budget", "seeds", "benchmarl_seeds", "env_steps"):
         if not getattr(args, name) > 0:
             ap.error(f"--{name.replace('_', '-')}: must be > 0, got {getattr(args, name)}")
-    results = os.path.join(ROOT, "benchmarks", "results")
+    results = os.path.join(ROOT, "benchmarks", "results", "peers")
     if args.to_return:
         return to_return_main(args, ap, args.out or os.path.join(results, "benchmarl_to_return.md"))
     args.out = args.out or os.path.join(results, "benchmarl_compare.md")

@@ -1,7 +1,7 @@
 """maddpg-jax against a conventional PyTorch MADDPG, side by side in one run.
 
     pip install -e ".[bench]"          # torch==2.13.0 (CPU build)
-    python benchmarks/compare.py [--out benchmarks/results] [--solve-seconds 180]
+    python benchmarks/compare.py [--out benchmarks/results/peers] [--solve-seconds 180]
 
 1. Throughput with learning at (E, B, U) = (1, 256, 1), (16, 256, 1), (64, 256, 2), (1024, 1024, 1):
    both run plain MADDPG (one critic, no layer norm, MSE), paper-style hyperparameters, two
@@ -130,7 +130,7 @@ def solve_curves(seconds: float):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "peers"))
     ap.add_argument("--solve-seconds", type=float, default=180.0, help="wall budget per baseline seed")
     ap.add_argument("--memory-probe", choices=["ours", "torch"], help=argparse.SUPPRESS)
     ap.add_argument("--skip-solve", action="store_true", help="throughput, memory and scaling only")

@@ -10,7 +10,7 @@ Per scenario (JaxMARL ``simple_adversary``: 1 adversary against 2 good agents;
 Seeds train in one program per match. Each seed's kept policies play 1,000 noise-free
 episodes; reported per team: the per-agent return (median over seeds), and for simple_tag
 the predators' touches of the prey per episode (a predator's return / 10: every touch by
-any predator pays each predator +10). Writes ``benchmarks/results/ddpg_vs_maddpg.md`` (with
+any predator pays each predator +10). Writes ``benchmarks/results/mpe/ddpg_vs_maddpg.md`` (with
 ``--action-type discrete``, ``ddpg_vs_maddpg_discrete.md``). The registry's MPE defaults apply,
 except actor lr 1e-2 (the MPE default when the first table was measured) unless ``--set``
 names another.
@@ -68,7 +68,7 @@ def main() -> None:
     p.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma list of " + ", ".join(SCENARIOS))
     p.add_argument("--action-type", default="continuous", choices=["continuous", "discrete"])
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="config overrides, every match")
-    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
+    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "mpe"))
     a = p.parse_args()
     scenarios = a.scenarios.split(",")
     if unknown := [n for n in scenarios if n not in SCENARIOS]:

@@ -1,6 +1,6 @@
 """One command for a GPU (or any device): the figures users ask for, in one Markdown file.
 
-    python benchmarks/gpu_report.py            # writes benchmarks/results/gpu_<device>.md
+    python benchmarks/gpu_report.py            # writes benchmarks/results/gpu/gpu_<device>.md
     python benchmarks/gpu_report.py --tiny     # a seconds-long smoke run (what the tests run)
 
 Needs only the core packages (``pip install --no-deps -e .`` on a machine with jax, flax,
@@ -91,7 +91,7 @@ def fmt_gib(x: float | None) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--tiny", action="store_true", help="tiny sizes: a smoke run of seconds, on any machine")
-    p.add_argument("--out", default=None, help="Markdown path (default: benchmarks/results/gpu_<device>.md)")
+    p.add_argument("--out", default=None, help="Markdown path (default: benchmarks/results/gpu/gpu_<device>.md)")
     p.add_argument("--seconds", type=float, default=None, help="timing per measurement (default 3, tiny 0.2)")
     a = p.parse_args()
     tiny = a.tiny
@@ -105,7 +105,7 @@ def main() -> None:
     from benchmarks.common import machine
     from maddpg_jax.rundir import atomic_write_text
 
-    out = a.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", f"gpu_{name}.md")
+    out = a.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "gpu", f"gpu_{name}.md")
 
     def save(lines: list[str]) -> None:
         """Print the newest row and rewrite the report so far: a run cut short keeps its rows."""

@@ -11,7 +11,7 @@ policy's [-1, 1] and maps it onto JaxMARL's Box itself; for mpe2 the same map is
 here (the adapter's own ``to_box``). A random policy plays both too, as the scale. Returns
 are per agent: the mean over agents of each agent's episode sum. If the two implementations
 agree, the trained policy scores the same on both (to the sampling error printed beside
-each figure). Writes ``benchmarks/results/mpe2_check.md``
+each figure). Writes ``benchmarks/results/mpe/mpe2_check.md``
 unless ``--out`` says otherwise.
 """
 
@@ -50,7 +50,7 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=1000)
     p.add_argument("--member", type=int, default=0)
     here = os.path.dirname(os.path.abspath(__file__))
-    p.add_argument("--out", default=os.path.join(here, "results", "mpe2_check.md"))
+    p.add_argument("--out", default=os.path.join(here, "results", "mpe", "mpe2_check.md"))
     a = p.parse_args()
 
     from maddpg_jax import load_policy

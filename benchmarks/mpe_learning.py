@@ -53,7 +53,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--total-env-steps", type=int, default=300_000)
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "mpe"))
     args = ap.parse_args()
     # The env's recommended defaults from its registry entry, with this run's length.
     default_buffer = Config(env=ENV).buffer_size

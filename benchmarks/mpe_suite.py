@@ -9,7 +9,7 @@ team it reports the random policy (the 100-episode mean of the random warm-up, i
 run), and the kept policies' noise-free return over 1,000 episodes per seed (median and
 worst over seeds). Returns are per agent (the mean over a team's agents of each agent's
 episode sum, 26 steps), each seed's, and simple_tag's predator touches per episode (the
-paper's metric). Writes ``benchmarks/results/mpe_suite_<action type>.md``, the learning
+paper's metric). Writes ``benchmarks/results/mpe/mpe_suite_<action type>.md``, the learning
 curves, one panel per scenario, beside it as ``.png``, and every figure unrounded as ``.json``.
 """
 
@@ -110,7 +110,7 @@ def main() -> None:
     p.add_argument("--action-type", default="continuous", choices=["continuous", "discrete"])
     p.add_argument("--scenarios", default=",".join(MPE_SCENARIOS), help="comma list (default: all nine)")
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="config overrides, every scenario")
-    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
+    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "mpe"))
     a = p.parse_args()
 
     lines = [

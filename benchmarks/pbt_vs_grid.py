@@ -8,7 +8,7 @@ already enough: plain MADDPG (one critic, no layer norm, squared loss, gamma 0.9
 constant rates) on 2-agent coupled continuous MultiCartPole-v0. The grid spans actor and
 critic learning rates (a square grid, one seed per point); PBT draws both log-uniform from
 the grid's range and adapts them every ``--interval`` env steps by the noise-free
-evaluation. Prints and writes (``benchmarks/results/pbt_vs_grid.md`` and ``.png``): per arm,
+evaluation. Prints and writes (``benchmarks/results/pbt/pbt_vs_grid.md`` and ``.png``): per arm,
 the final 100-episode training mean (median, best, count >= 475) and the kept policies'
 last noise-free evaluation, plus the schedules PBT found.
 """
@@ -87,7 +87,7 @@ def main() -> None:
     p.add_argument("--interval", type=int, default=30_720, help="PBT env steps between exploit steps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="/tmp/pbt_vs_grid", help="scratch directory for the two runs")
-    p.add_argument("--results", default=os.path.join(os.path.dirname(__file__), "results"))
+    p.add_argument("--results", default=os.path.join(os.path.dirname(__file__), "results", "pbt"))
     a = p.parse_args()
     side = math.isqrt(a.members)
     if side * side != a.members:

@@ -1,4 +1,5 @@
-"""Learning curves of the time-to-solve results (benchmarks/results/*.json) in one PNG.
+"""Learning curves of the 5-seed time-to-solve results of the one-step defaults that
+preceded the current ones (benchmarks/results/superseded/*.json) in one PNG.
 
 python benchmarks/plot_results.py
 """
@@ -11,7 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from maddpg_jax.plotting import plot_curves
 
-HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "superseded")
 RUNS = [
     ("time_to_solve_continuous.json", "defaults, continuous"),
     ("time_to_solve_discrete.json", "defaults, discrete"),

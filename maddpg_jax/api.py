@@ -196,8 +196,13 @@ def sweep(
         members: a number of seeds (``config.seed``, ``config.seed + 1``, ...) or a list of
             dicts, each ``{"seed": int}`` plus any of ``actor_lr``, ``critic_lr``,
             ``gamma``, ``tau``, ``noise_std``, ``gumbel_temperature``.
-        out, resume, progress, tensorboard, wandb_project, checkpoint_every: as :func:`train`
-            (on resume ``members`` is ignored: the saved ones go on).
+        out: the sweep directory; a new sweep needs one that holds no checkpoint.
+        resume: continue the sweep in ``out`` (``members`` is then ignored: the saved ones
+            go on).
+        progress: a progress bar between chunks.
+        tensorboard: also write TensorBoard events to ``out/tb``.
+        wandb_project: also log to this Weights & Biases project.
+        checkpoint_every: wall seconds between checkpoints (default 300; 0 = every chunk).
         member_chunk: members vmapped together on a device (speed, not results).
         max_memory_gib: refuse to start if the state would exceed this many GiB.
 

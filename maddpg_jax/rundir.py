@@ -227,9 +227,20 @@ class Checkpoints:
         logging.getLogger("absl").setLevel(logging.ERROR)
         self._ocp = ocp
         self.path = Path(run_dir).absolute() / CHECKPOINTS
+        # The state is written uncompressed: zstd saved 7% of a replay buffer's bytes (float
+        # observations compress poorly) and cost 40% more time (0.86 GB: 3.7 s against 2.6 s
+        # on a 2-core AMD EPYC). Compressed checkpoints still read: the codec is in their
+        # metadata.
+        registry = ocp.handlers.DefaultCheckpointHandlerRegistry()
+        state_handler = ocp.PyTreeCheckpointHandler(use_compression=False)
+        registry.add("state", ocp.args.PyTreeSave, state_handler)
+        registry.add("state", ocp.args.PyTreeRestore, state_handler)
+        registry.add("meta", ocp.args.JsonSave)
+        registry.add("meta", ocp.args.JsonRestore)
         self.manager = ocp.CheckpointManager(
             self.path,
             options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, enable_async_checkpointing=asynchronous),
+            handler_registry=registry,
         )
         self.asynchronous = asynchronous
         self.pending: int | None = None  # the step being written in the background
@@ -248,7 +259,7 @@ class Checkpoints:
         self.manager.save(
             step,
             args=ocp.args.Composite(
-                state=ocp.args.StandardSave(_drop_empty(keys_to_data(state))), meta=ocp.args.JsonSave(meta)
+                state=ocp.args.PyTreeSave(_drop_empty(keys_to_data(state))), meta=ocp.args.JsonSave(meta)
             ),
         )
         if not self.asynchronous:
@@ -309,7 +320,10 @@ class Checkpoints:
                 lambda x: jax.ShapeDtypeStruct((saved, *x.shape[1:]), x.dtype, sharding=one), _drop_empty(like_data)
             )
         try:
-            out = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+            restore_args = ocp.checkpoint_utils.construct_restore_args(abstract)
+            out = self.manager.restore(
+                step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(abstract, restore_args=restore_args))
+            )
         except Exception as e:
             raise CheckpointError(
                 f"checkpoint {step} is damaged, truncated or of another shape ({type(e).__name__})"

@@ -239,13 +239,18 @@ class Session:
             from maddpg_jax.pbt import Exploiter
 
             adapt = Exploiter(self, runner).adapt
-        t_end = None
         try:
             last, finished = run_chunks(runner, state, hp, plan_chunks(c, start), on_chunk, start, wall0, adapt=adapt)
             t_end = time.perf_counter()
+            self.background.flush()  # every metrics row is on disk
+            if finished or self.status == 3:
+                from maddpg_jax.parallel import fetch
+
+                # The summary and the plot are drawn while the last checkpoint is written.
+                # Every process takes part in the gather; process 0 alone writes the summary.
+                self._finish(fetch(last.hparams if last is not None else hp))
             ckpt.wait()  # the last checkpoint is on disk before the run says it is done
             self.last_good = ckpt.committed if ckpt.committed is not None else start
-            self.background.flush()
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
@@ -259,18 +264,13 @@ class Session:
                 file=sys.stderr,
             )
             return 130 if self._signal == signal.SIGINT else 143
-        if finished or self.status == 3:
-            from maddpg_jax.parallel import fetch
-
-            # Every process takes part in the gather; process 0 alone writes the summary.
-            self._finish(fetch(last.hparams if last is not None else hp))
-            if self.primary and last is not None:
-                self.host_s += time.perf_counter() - t_end
-                wall = time.perf_counter() - t_end + last.wall_s - wall0
-                print(
-                    f"wall {wall:.1f} s: compiled chunks (compile included) {wall - self.host_s:.1f} s, host work "
-                    f"{self.host_s:.1f} s ({100 * self.host_s / max(wall, 1e-9):.1f}%)"
-                )
+        if self.primary and last is not None and (finished or self.status == 3):
+            self.host_s += time.perf_counter() - t_end
+            wall = time.perf_counter() - t_end + last.wall_s - wall0
+            print(
+                f"wall {wall:.1f} s: compiled chunks (compile included) {wall - self.host_s:.1f} s, host work "
+                f"{self.host_s:.1f} s ({100 * self.host_s / max(wall, 1e-9):.1f}%)"
+            )
         return self.status
 
     def _nonfinite(self, chunk: Chunk) -> bool:

@@ -136,12 +136,16 @@ def test_end_of_run_line_and_tracking(tmp_path, capsys):
     assert runs and list(runs[0].glob("*.wandb"))
 
 
-def test_readme_python_blocks_run(tmp_path):
-    """Every ```python block of the README runs as written (long runs shortened by
-    MADDPG_JAX_README_STEPS, which the blocks read), so the snippets stay true."""
-    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
-    assert blocks
-    script = tmp_path / "readme.py"
+DOC_PAGES = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md"))]
+
+
+@pytest.mark.parametrize("page", [p for p in DOC_PAGES if "```python" in (ROOT / p).read_text()])
+def test_python_blocks_of_the_readme_and_docs_run(page, tmp_path):
+    """Every ```python block of the README and of each docs page runs as written, the page's
+    blocks in order as one script (long runs shortened by MADDPG_JAX_README_STEPS, which the
+    blocks read), so the snippets stay true."""
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / page).read_text(), re.S)
+    script = tmp_path / "blocks.py"
     script.write_text("\n\n".join(blocks))
     env = dict(os.environ, JAX_PLATFORMS="cpu", MADDPG_JAX_README_STEPS="2048")
     # In a scratch directory: the blocks write run directories relative to it.
