@@ -3,7 +3,8 @@ host work cost the CLI, side by side from one invocation.
 
     python benchmarks/host_overhead.py [--cases spread,cartpole,plain1024]
 
-Per case, the same members and config two ways, one after the other (never at once):
+Per case, the same members and config two ways, one after the other (never at once), each
+``--reps`` times alternating, the medians reported:
 
 - **program**: the benchmarks' way, ``run_chunks`` over the compiled chunks, metrics fetched
   after each, no files written; wall time from building the trainer (compile included).
@@ -16,7 +17,7 @@ Cases: ``spread``: ``maddpg-jax sweep --env jaxmarl:MPE_simple_spread_v3 --seeds
 member); ``cartpole``: the README's quick start, ``maddpg-jax train --env MultiCartPole-v0
 --num-agents 2``; ``plain1024``: plain MADDPG at (E, B, U) = (1024, 1024, 1) with
 ``benchmarks/compare.py``'s settings, as env steps/s in steady state (compare.py's
-measurement against the CLI's rows after its first learning chunk, the best of two
+measurement against the CLI's rows after its first learning chunk, the best of ``--reps``
 alternating runs of each), with and without the default noise-free evaluations
 (compare.py's program does none).
 
@@ -33,6 +34,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -71,13 +74,21 @@ def flags(fields: dict) -> list[str]:
     return out
 
 
-def program_wall(config: Config, seeds: int) -> float:
-    """Seconds to train ``seeds`` members of ``config`` the benchmarks' way, compile included."""
+def program_wall(config: Config, seeds: int) -> tuple[float, float]:
+    """(seconds to train ``seeds`` members of ``config`` the benchmarks' way, compile
+    included; seconds of its compiled chunks alone)."""
     t0 = time.perf_counter()
     trainer, runner, placed = members_lib.build(config, members_lib.seed_members(config, seeds))
     keys, hp = members_lib.place(runner, config, placed)
-    run_chunks(runner, runner.init(keys, hp), hp, plan_chunks(config))
-    return time.perf_counter() - t0
+    chunks = []
+    run_chunks(runner, runner.init(keys, hp), hp, plan_chunks(config), lambda chunk: chunks.append(chunk.chunk_s))
+    return time.perf_counter() - t0, sum(chunks)
+
+
+def cli_chunks_s(run_dir: str) -> float:
+    """Seconds of a CLI run's compiled chunks (its rows' ``compute_s``, member 0's rows)."""
+    rows = [json.loads(x) for x in open(os.path.join(run_dir, "metrics.jsonl"))]
+    return sum(r["compute_s"] for r in rows if "compute_s" in r and r.get("member", 0) == 0)
 
 
 def cli(args: list[str]) -> tuple[float, str, str]:
@@ -107,17 +118,33 @@ def steady_rate(run_dir: str, num_envs: int, members: int = 1) -> float:
     return (last["env_steps"] - first["env_steps"]) * members / (last["wall_s"] - first["wall_s"])
 
 
-def case_sweep(name: str, config: Config, seeds: int, args: list[str]) -> dict:
-    program = program_wall(config, seeds)
-    wall, _, line = cli(args)
+def case_sweep(name: str, config: Config, seeds: int, args: list[str], reps: int) -> dict:
+    """``reps`` alternating runs of each side; the ratio of the medians (this machine's
+    speed moves by several per cent from one run to the next)."""
+    programs, program_chunks, walls, cli_chunks, lines = [], [], [], [], []
+    for _ in range(reps):
+        program, chunks = program_wall(config, seeds)
+        programs.append(program)
+        program_chunks.append(chunks)
+        wall, out, line = cli(args)
+        walls.append(wall)
+        cli_chunks.append(cli_chunks_s(out))
+        lines.append(line)
+    med = lambda xs: float(np.median(xs))
     return {
         "case": name,
         "command": "maddpg-jax " + " ".join(args),
-        "program_s": program,
-        "cli_s": wall,
-        "ratio": wall / program,
-        "host_share": host_share(line),
-        "cli_line": line,
+        "program_s": med(programs),
+        "cli_s": med(walls),
+        "ratio": med(walls) / med(programs),
+        # The same compiled chunks on each side: how much of the ratio is the machine's
+        # run-to-run variation rather than host work.
+        "program_chunks_s": med(program_chunks),
+        "cli_chunks_s": med(cli_chunks),
+        "program_all": programs,
+        "cli_all": walls,
+        "host_share": float(np.median([host_share(x) for x in lines])),
+        "cli_line": lines[-1],
     }
 
 
@@ -153,6 +180,7 @@ def main() -> None:
     p.add_argument("--cases", default="spread,cartpole,plain1024", help="comma list of spread, cartpole, plain1024")
     p.add_argument("--spread-steps", type=int, default=2_000_000)
     p.add_argument("--plain-steps", type=int, default=4_096_000)
+    p.add_argument("--reps", type=int, default=2, help="alternating runs of each side per case")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "throughput"))
     a = p.parse_args()
     results = []
@@ -161,14 +189,14 @@ def main() -> None:
             env = "jaxmarl:MPE_simple_spread_v3"
             config = Config(env=env, total_env_steps=a.spread_steps)
             args = ["sweep", "--env", env, "--seeds", "3", "--total-env-steps", str(a.spread_steps)]
-            results.append(case_sweep("spread", config, 3, args))
+            results.append(case_sweep("spread", config, 3, args, a.reps))
         elif case == "cartpole":
             config = Config(env="MultiCartPole-v0", env_kwargs={"num_agents": 2})
             args = ["train", "--env", "MultiCartPole-v0", "--num-agents", "2"]
-            results.append(case_sweep("cartpole", config, 1, args))
+            results.append(case_sweep("cartpole", config, 1, args, a.reps))
         elif case == "plain1024":
-            results.append(case_plain(a.plain_steps, evals=False))
-            results.append(case_plain(a.plain_steps, evals=True))
+            results.append(case_plain(a.plain_steps, evals=False, reps=a.reps))
+            results.append(case_plain(a.plain_steps, evals=True, reps=a.reps))
         else:
             raise SystemExit(f"--cases: unknown case {case!r}; known: spread, cartpole, plain1024")
         print(json.dumps(results[-1]), flush=True)
@@ -178,21 +206,26 @@ def main() -> None:
         "",
         f"Machine: {machine()}. Date: {time.strftime('%Y-%m-%d')}. `{command_line('host_overhead.py', p, a)}`.",
         "",
+        f"Each side {a.reps} times, alternating; medians. "
         "Program: the members trained by `run_chunks` alone (no files), compile included. CLI: the command's "
         "whole process (checkpoints every 300 s in the background, metrics, plot, summary). Host share: the "
-        "CLI's own end-of-run line (host seconds between chunks over the run's wall time).",
+        "CLI's own end-of-run line (host seconds between chunks over the run's wall time). Compiled chunks: the "
+        "seconds of the same chunks (compile included) on each side; their difference is this machine's "
+        "run-to-run variation, not host work. For the rates the steady state is measured on each side.",
         "",
-        "| case | program | CLI | CLI / program | CLI host share |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| case | program | CLI | CLI / program | CLI host share | compiled chunks: program, CLI |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
         share = "-" if r["host_share"] is None else f"{100 * r['host_share']:.1f}%"
         if "program_s" in r:
-            lines.append(f"| {r['case']} | {r['program_s']:.1f} s | {r['cli_s']:.1f} s | {r['ratio']:.3f}x | {share} |")
+            chunks = f"{r['program_chunks_s']:.1f} s, {r['cli_chunks_s']:.1f} s"
+            walls = f"{r['program_s']:.1f} s | {r['cli_s']:.1f} s"
+            lines.append(f"| {r['case']} | {walls} | {r['ratio']:.3f}x | {share} | {chunks} |")
         else:
             lines.append(
                 f"| {r['case']} | {r['program_steps_per_s']:,.0f} env steps/s | {r['cli_steps_per_s']:,.0f} env "
-                f"steps/s | {r['ratio']:.3f}x | {share} |"
+                f"steps/s | {r['ratio']:.3f}x | {share} | - |"
             )
     lines += ["", "Commands:", ""] + [f"- {r['case']}: `{r['command']}`" for r in results]
     os.makedirs(a.out, exist_ok=True)

@@ -12,6 +12,7 @@ _EXPORTS = {
     "sweep": "maddpg_jax.api",
     "UsageError": "maddpg_jax.errors",
     "RunStopped": "maddpg_jax.errors",
+    "WriteFault": "maddpg_jax.errors",
     "Config": "maddpg_jax.config",
     "ConfigError": "maddpg_jax.config",
     "HParams": "maddpg_jax.config",

@@ -155,6 +155,8 @@ def train(
             checkpoint, a changed config on resume, too little memory), one line.
         RunStopped: the run stopped early (non-finite values, or SIGINT / SIGTERM after a
             checkpoint); ``status`` is the CLI's exit status.
+        WriteFault: a file of the run could not be written (a full disk, a read-only
+            folder): one line naming the file, the reason and the last good checkpoint.
     """
     out = Path(out)
     check_out(out, resume)
@@ -210,7 +212,9 @@ def sweep(
         One summary row per member (the rows of ``summary.jsonl``).
 
     Raises:
-        UsageError, RunStopped: as :func:`train`.
+        UsageError: as :func:`train`.
+        RunStopped: as :func:`train`.
+        WriteFault: as :func:`train`.
     """
     out = Path(out)
     check_out(out, resume)

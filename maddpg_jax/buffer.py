@@ -33,6 +33,16 @@ def capacity(state: BufferState) -> int:
     return jax.tree.leaves(state.data)[0].shape[0]
 
 
+def insert_slots(state: BufferState, n: int) -> jax.Array:
+    """``[n] int32``: the slots the next :func:`add` of ``n`` transitions writes."""
+    return (state.insert_position + jnp.arange(n, dtype=jnp.int32)) % capacity(state)
+
+
+def rows(state: BufferState, slots: jax.Array) -> Any:
+    """The stored transitions at ``slots`` (every leaf ``[len(slots), ...]``)."""
+    return jax.tree.map(lambda d: d[slots], state.data)
+
+
 def add(state: BufferState, batch: Any) -> BufferState:
     """Write ``n`` transitions (every leaf ``[n, ...]``) at the insert position, wrapping."""
     cap = capacity(state)

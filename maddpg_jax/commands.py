@@ -24,7 +24,7 @@ from pathlib import Path
 from maddpg_jax import envs
 from maddpg_jax.api import check_out
 from maddpg_jax.config import HPARAM_NAMES, Config, ConfigError, check_hparam, global_default
-from maddpg_jax.errors import UsageError
+from maddpg_jax.errors import UsageError, WriteFault
 
 # JAX computations start only after arguments are checked (bad input fails fast) and after
 # CPU devices are configured (configure_host_devices must run before JAX's backend starts).
@@ -568,3 +568,13 @@ def main(argv=None) -> int:
     except UsageError as e:
         print(f"maddpg-jax: error: {e}", file=sys.stderr)
         return 2
+    except WriteFault as e:
+        print(f"maddpg-jax: error: {e}", file=sys.stderr)
+        return e.status
+    except OSError as e:  # a file outside a run's own writes (eval.json, a plot's PNG)
+        from maddpg_jax.rundir import FileFault
+
+        if not isinstance(e, FileFault):
+            raise
+        print(f"maddpg-jax: error: {e}", file=sys.stderr)
+        return WriteFault.status

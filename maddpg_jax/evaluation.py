@@ -7,6 +7,7 @@ env states for the env's renderer.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import jax
@@ -84,7 +85,8 @@ def load_run(run_dir: Path, config: Config, members: list[dict]):
     trainer, runner, placed = members_lib.build(config, members)
     keys, hp = members_lib.place(runner, config, placed)
     try:
-        state, _ = ckpt.restore(ckpt.latest_step(), runner.init(keys, hp), config.to_dict())
+        warn = lambda message: print(f"maddpg-jax: {run_dir}: {message}", file=sys.stderr, flush=True)
+        state, _, _ = ckpt.restore_newest(runner.init(keys, hp), config.to_dict(), warn=warn)
     except rundir.CheckpointError as e:
         raise UsageError(f"run_dir: {e} in {run_dir}; not loaded") from None
     finally:

@@ -262,9 +262,13 @@ class Exploiter:
     def adapt(self, chunk):
         c, state, hp = self.session.config, chunk.state, chunk.hparams
         due = chunk.learn and chunk.end % self.pbt.interval == 0
-        if not due or np.asarray(chunk.metrics.nonfinite).any():
+        if not due:
             return state, hp
         scores = scores_of(chunk.metrics, c.eval_episodes > 0)
+        # A diverged (frozen) member ranks last, so it is replaced first; the copy it gets
+        # from a top member is finite, and trains on.
+        diverged = np.asarray(chunk.metrics.diverged_at)[:, -1] >= 0
+        scores = jnp.where(jnp.asarray(diverged), -jnp.inf, scores)
         new_state, new_hp, source = self.step(state, hp, step_key(c.seed, chunk.end), scores)
         old, new, source = fetch((hp, new_hp, source))  # a collective: every process calls it
         if self.session.primary:

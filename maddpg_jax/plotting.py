@@ -66,12 +66,21 @@ def save_figure(fig, path: Path | str) -> None:
     import os
     import tempfile
 
+    from maddpg_jax.rundir import FileFault
+
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp)
-    plt.close(fig)
-    publish(tmp, path)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+        os.close(fd)
+        fig.savefig(tmp)
+        publish(tmp, path)
+    except OSError as e:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise FileFault(path, e) from e
+    finally:
+        plt.close(fig)
 
 
 def series_by_member(rows: list[dict], labels: dict[int, str] | None = None) -> dict[str, tuple[list, list]]:

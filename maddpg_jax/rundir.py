@@ -9,6 +9,7 @@ temporary directory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -26,8 +27,20 @@ SUMMARY = "summary.jsonl"
 PBT = "pbt.jsonl"  # population-based training: one row per member replaced
 EVAL = "eval.json"
 CHECKPOINTS = "checkpoints"
+DAMAGED = "damaged_checkpoints"  # checkpoints that failed to read, set aside on resume
 CURVE = "learning_curve.png"
-FORMAT_VERSION = 3  # 2: per-team episode statistics in the state; 3: flat parameters (flat_params)
+FORMAT_VERSION = 4  # 2: per-team episode statistics in the state; 3: flat parameters; 4: diverged_at
+
+
+class FileFault(OSError):
+    """Writing ``path`` failed; ``reason`` is the OS's (``No space left on device``...)."""
+
+    def __init__(self, path: Path | str, error: BaseException):
+        from maddpg_jax.errors import os_reason
+
+        self.path = Path(path)
+        self.reason = os_reason(error) or (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        super().__init__(f"cannot write {self.path}: {self.reason}")
 
 
 def publish(tmp: str, path: Path | str) -> None:
@@ -43,18 +56,23 @@ def publish(tmp: str, path: Path | str) -> None:
 
 
 def atomic_write_text(path: Path | str, text: str) -> None:
+    """Write ``path`` whole or not at all (a temporary file renamed into place); a write
+    that fails raises :class:`FileFault` and leaves the previous version and no temporary."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
         publish(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as e:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and not isinstance(e, FileFault):
+            raise FileFault(path, e) from e
         raise
 
 
@@ -85,10 +103,13 @@ def append_jsonl(path: Path | str, rows: Iterable[dict]) -> None:
     text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
     if not text:
         return
-    with open(path, "a") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(path, "a") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:  # a torn last line is dropped on read and on resume
+        raise FileFault(path, e) from e
 
 
 def truncate_metrics(path: Path | str, max_env_steps: int, every_env_steps: int = 1) -> None:
@@ -190,6 +211,57 @@ def has_checkpoint(run_dir: Path | str) -> bool:
     return path.is_dir() and Checkpoints(run_dir).latest_step() is not None
 
 
+class _DropClosedLoopEchoes:
+    """``sys.stderr`` less the tracebacks ending in ``RuntimeError: Event loop is closed``.
+
+    After a failed write, TensorStore's threads still complete the write's other futures and
+    call back into orbax's asyncio loop, which has closed; each callback's error is printed
+    as a traceback (from C, past ``sys.excepthook``). The fault itself is reported once, in
+    one line (:class:`FileFault`): these echoes of it are dropped. Everything else passes
+    through unchanged (a traceback is held until its last line decides)."""
+
+    def __init__(self, stream):
+        self._stream, self._held = stream, None
+
+    def write(self, text: str) -> int:
+        if self._held is None and "Traceback (most recent call last)" not in text:
+            return self._stream.write(text)
+        self._held = (self._held or "") + text
+        lines = self._held.split("\n")
+        for i, line in enumerate(lines[1:-1], 1):  # a complete line that is not indented ends it
+            if line and not line.startswith(" ") and not line.startswith("Traceback"):
+                block, rest = "\n".join(lines[: i + 1]) + "\n", "\n".join(lines[i + 1 :])
+                self._held = None
+                if line.strip() != "RuntimeError: Event loop is closed":
+                    self._stream.write(block)
+                return len(text) if not rest else self.write(rest) and len(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _quiet_closed_loop_callbacks() -> None:
+    """Install :class:`_DropClosedLoopEchoes` on ``sys.stderr`` (once)."""
+    import sys
+
+    if not isinstance(sys.stderr, _DropClosedLoopEchoes):
+        sys.stderr = _DropClosedLoopEchoes(sys.stderr)
+
+
+def _raise_file_fault(path: Path, error: Exception):
+    """A checkpoint write that failed on an OS error (orbax and TensorStore wrap it) as a
+    :class:`FileFault`; anything else as it was."""
+    from maddpg_jax.errors import os_reason
+
+    if os_reason(error) is not None:
+        raise FileFault(path, error) from error
+    raise error
+
+
 def _replace_members(state, like, members: int):
     """``state``'s first ``members`` members, padded (the last repeated, as
     :func:`maddpg_jax.parallel.pad_members` does) to ``like``'s leading size and placed with
@@ -208,6 +280,11 @@ class CheckpointError(ValueError):
     """A checkpoint that must not be loaded; the message says why."""
 
 
+class DamagedCheckpoint(CheckpointError):
+    """A checkpoint whose files cannot be read (truncated, flipped bytes, missing): an older
+    one beside it may still be intact."""
+
+
 class Checkpoints:
     """Orbax-managed checkpoints of the training state under ``DIR/checkpoints``.
 
@@ -224,7 +301,11 @@ class Checkpoints:
     def __init__(self, run_dir: Path | str, max_to_keep: int = 2, asynchronous: bool = False):
         import orbax.checkpoint as ocp
 
-        logging.getLogger("absl").setLevel(logging.ERROR)
+        # A failed write is reported once, in one line (FileFault); orbax and TensorStore
+        # would also log it from their threads, a traceback each.
+        for name in ("absl", "asyncio", "orbax"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        _quiet_closed_loop_callbacks()
         self._ocp = ocp
         self.path = Path(run_dir).absolute() / CHECKPOINTS
         # The state is written uncompressed: zstd saved 7% of a replay buffer's bytes (float
@@ -249,6 +330,45 @@ class Checkpoints:
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
 
+    def steps(self) -> list[int]:
+        """Finished checkpoints' steps, newest first."""
+        return sorted(self.manager.all_steps(), reverse=True)
+
+    def restore_newest(self, like, config: dict | None = None, warn=None, set_aside: Path | None = None):
+        """:meth:`restore` of the newest checkpoint that reads: a damaged one is reported
+        through ``warn(message)`` (one line) and the next older one tried; with
+        ``set_aside`` (a writer's directory) the damaged ones are moved there once an intact
+        one has loaded, so that the run's next checkpoints follow the one it resumed from and
+        nothing the user saved is deleted. Returns
+        ``(state, meta, step)``; raises :class:`CheckpointError` when none is intact, or
+        at once when one is intact but of another config or format (an older one would
+        be of the same)."""
+        errors = []
+        for step in self.steps():
+            try:
+                state, meta = self.restore(step, like, config)
+            except DamagedCheckpoint as e:
+                errors.append(str(e))
+                if warn is not None:
+                    warn(f"{e}; trying the one before it")
+                continue
+            if errors and set_aside is not None:
+                set_aside.mkdir(parents=True, exist_ok=True)
+                for bad in self.steps():
+                    if bad > step:
+                        target = set_aside / str(bad)
+                        if target.exists():  # set aside before: keep both
+                            target = set_aside / f"{bad}.{os.getpid()}"
+                        os.replace(self.path / str(bad), target)
+                        if warn is not None:
+                            warn(f"checkpoint {bad} moved to {target}")
+                self.manager.reload()
+                self.committed = self.manager.latest_step()
+            return state, meta, step
+        if errors:
+            raise CheckpointError(f"no intact checkpoint ({'; '.join(errors)})")
+        raise CheckpointError("no checkpoint")
+
     def save(self, step: int, state, meta: dict) -> None:
         """Write ``state`` as checkpoint ``step`` (in the background when asynchronous:
         first waiting for the previous write, which is then committed)."""
@@ -256,12 +376,16 @@ class Checkpoints:
         meta = dict(meta, format_version=FORMAT_VERSION)
         self.wait()
         self.pending = step
-        self.manager.save(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.PyTreeSave(_drop_empty(keys_to_data(state))), meta=ocp.args.JsonSave(meta)
-            ),
-        )
+        try:
+            self.manager.save(
+                step,
+                args=ocp.args.Composite(
+                    state=ocp.args.PyTreeSave(_drop_empty(keys_to_data(state))), meta=ocp.args.JsonSave(meta)
+                ),
+            )
+        except Exception as e:
+            self.pending = None
+            _raise_file_fault(self.path / str(step), e)
         if not self.asynchronous:
             self.wait()
 
@@ -271,7 +395,10 @@ class Checkpoints:
         if self.pending is None:
             return
         step, self.pending = self.pending, None
-        self.manager.wait_until_finished()
+        try:
+            self.manager.wait_until_finished()
+        except Exception as e:
+            _raise_file_fault(self.path / str(step), e)
         self.committed = step
 
     def restore(self, step: int, like, config: dict | None = None):
@@ -285,7 +412,7 @@ class Checkpoints:
         try:
             meta = dict(self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"])
         except Exception as e:
-            raise CheckpointError(f"checkpoint {step} is damaged or truncated ({type(e).__name__})") from e
+            raise DamagedCheckpoint(f"checkpoint {step} is damaged or truncated ({type(e).__name__})") from e
         if meta.get("format_version") != FORMAT_VERSION:
             raise CheckpointError(
                 f"checkpoint {step} has format {meta.get('format_version')!r}; "
@@ -325,7 +452,7 @@ class Checkpoints:
                 step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(abstract, restore_args=restore_args))
             )
         except Exception as e:
-            raise CheckpointError(
+            raise DamagedCheckpoint(
                 f"checkpoint {step} is damaged, truncated or of another shape ({type(e).__name__})"
             ) from e
         state = _fill_empty(out["state"], like_data)
@@ -333,8 +460,20 @@ class Checkpoints:
             state = _replace_members(state, like_data, int(meta["members"]))
         return data_to_keys(state, like), meta
 
+    def discard_unfinished(self) -> None:
+        """Remove orbax's temporary directories of writes that failed (only the run
+        directory's writer may call this: it holds the lock, so none is in progress)."""
+        import shutil
+
+        for tmp in self.path.glob("*.orbax-checkpoint-tmp*"):
+            shutil.rmtree(tmp, ignore_errors=True)
+
     def close(self):
-        self.manager.close()
+        """Finish and release orbax's threads. A write that failed was raised by
+        :meth:`wait` already; closing after it must not raise it again over the report."""
+        self.pending = None
+        with contextlib.suppress(Exception):
+            self.manager.close()
 
 
 def to_python(x):

@@ -18,7 +18,8 @@ import numpy as np
 from maddpg_jax import envs, rundir
 from maddpg_jax import members as members_lib
 from maddpg_jax.config import HPARAM_NAMES, Config
-from maddpg_jax.errors import UsageError
+from maddpg_jax.errors import UsageError, WriteFault
+from maddpg_jax.lock import RunLock
 from maddpg_jax.loop import Chunk, plan_chunks, run_chunks
 from maddpg_jax.training import LOSS_NAMES
 
@@ -111,6 +112,10 @@ class Session:
             flush=True,
         )
 
+    def _warn(self, message: str) -> None:
+        if self.primary:
+            print(f"maddpg-jax: {self.out}: {message}", file=sys.stderr, flush=True)
+
     def _check_memory(self, trainer) -> None:
         need = members_lib.estimate_state_bytes(trainer, self.config, self.members)
         limit = self.max_memory_gib * 2**30 if self.max_memory_gib else members_lib.device_memory_bytes()
@@ -140,7 +145,12 @@ class Session:
                 rundir.atomic_write_text(self.out / rundir.METRICS, "")
             return state, hp, 0, 0.0
         try:
-            restored, meta = ckpt.restore(ckpt.latest_step(), self._saved(state, hp), c.to_dict())
+            restored, meta, _ = ckpt.restore_newest(
+                self._saved(state, hp),
+                c.to_dict(),
+                warn=self._warn,
+                set_aside=self.out / rundir.DAMAGED if self.primary else None,
+            )
         except rundir.CheckpointError as e:
             raise UsageError(f"--resume: {e} in {self.out}; not loaded") from None
         if self.pbt is not None:
@@ -161,14 +171,40 @@ class Session:
     def run(self) -> int:
         """Train to ``config.total_env_steps``. Returns the exit status: 0 done, 3 stopped on
         a non-finite loss, 130 / 143 stopped by SIGINT / SIGTERM after a checkpoint."""
-        c = self.config
         if self.resume and not rundir.has_checkpoint(self.out):  # before any compile
             raise UsageError(f"--resume: {self.out} has no checkpoint to resume from")
+        # One writer per directory, taken before anything is written (process 0 writes the
+        # files of a multi-process run, so it alone holds the lock).
+        lock = RunLock(self.out) if self.primary else None
+        try:
+            return self._run()
+        except rundir.FileFault as e:
+            raise WriteFault(self._fault_line(e)) from None
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _fault_line(self, fault) -> str:
+        """One line for a write that failed: the file, the OS's reason, the last good
+        checkpoint (unfinished checkpoint directories are removed first)."""
+        ckpt = getattr(self, "_ckpt", None)
+        if ckpt is not None and self.primary:
+            ckpt.discard_unfinished()
+        last = ckpt.committed if ckpt is not None else None
+        kept = (
+            f"the last good checkpoint (env step {last * self.config.num_envs}) is kept in {ckpt.path / str(last)}; "
+            f"continue with --resume once there is room"
+            if last is not None
+            else "no checkpoint was written yet; the same command starts again in this directory"
+        )
+        return f"cannot write {fault.path}: {fault.reason}; {kept}"
+
+    def _run(self) -> int:
+        c = self.config
         self.trainer, runner, placed = members_lib.build(c, self.members, self.member_chunk)
         self._check_memory(self.trainer)
-        self.out.mkdir(parents=True, exist_ok=True)
         keys, hp = members_lib.place(runner, c, placed)
-        ckpt = rundir.Checkpoints(self.out, asynchronous=True)
+        ckpt = self._ckpt = rundir.Checkpoints(self.out, asynchronous=True)
         try:
             state, hp, start, wall0 = self._start(ckpt, runner, runner.init(keys, hp), hp)
             if start >= c.num_iterations:
@@ -185,6 +221,7 @@ class Session:
         self.background = Background()
         reporter = Reporter(self, start)
         self.status, self.last_good = 0, start
+        self.diverged: dict[int, dict] = {}  # member -> diverged_at_env_steps, diverged_quantity
         self.host_s = 0.0  # host seconds between chunks, this process's run of them
         saved_at = wall0  # wall seconds at the last checkpoint (or the start)
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -192,8 +229,7 @@ class Session:
         def on_chunk(chunk: Chunk) -> bool:
             nonlocal saved_at
             self.host_s += chunk.host_s
-            if self._nonfinite(chunk):
-                return False
+            all_diverged = self._diverged(chunk)
             rows = metric_rows(
                 c,
                 self.trainer.spec,
@@ -207,11 +243,16 @@ class Session:
             )
             for row in rows[-len(self.members) :] if rows else []:  # the chunk's last logged step
                 row.update(compute_s=round(chunk.chunk_s, 4), host_s=round(chunk.host_s, 4))
+            for row in rows:  # a frozen member's rows say since when
+                at = self.diverged.get(row.get("member", 0), {}).get("diverged_at_env_steps")
+                if at is not None and row["env_steps"] >= at:
+                    row["diverged_at_env_steps"] = at
             if self.primary:
                 self.background.submit(rundir.append_jsonl, self.out / rundir.METRICS, rows)
             due = (
                 chunk.end == c.num_iterations
                 or self._signal is not None
+                or all_diverged  # the members' last finite states, kept for eval and load_policy
                 or chunk.wall_s - saved_at >= self.checkpoint_every
             )
             if due:
@@ -232,6 +273,15 @@ class Session:
                 saved_at = chunk.wall_s
             self.last_good = ckpt.committed if ckpt.committed is not None else start
             reporter.chunk(rows, chunk)
+            if all_diverged:
+                self.status = 3
+                print(
+                    f"\nstopped: every member went non-finite (the last at env step "
+                    f"{max(d['diverged_at_env_steps'] for d in self.diverged.values())}); their last finite states "
+                    f"are checkpointed at env step {chunk.end * c.num_envs} in {self.out}",
+                    file=sys.stderr,
+                )
+                return False
             return self._signal is None
 
         adapt = None
@@ -273,21 +323,26 @@ class Session:
             )
         return self.status
 
-    def _nonfinite(self, chunk: Chunk) -> bool:
-        bad = np.asarray(chunk.metrics.nonfinite)[: len(self.members)]
-        if not bad.any():
-            return False
-        member, i = np.argwhere(bad)[0]
+    def _diverged(self, chunk: Chunk) -> bool:
+        """Note the members that went non-finite in ``chunk`` (one line each: the member,
+        the quantity, the env step; the program froze them there and the others train on).
+        Returns whether every member now has."""
         m = chunk.metrics
-        what = [k for k in LOSS_NAMES if not np.isfinite(getattr(m, k)[member, i])]
-        print(
-            f"\nstopped: non-finite {', '.join(what) or 'value'} at env step {int(m.env_steps[member, i])} "
-            f"(member {member}); the last good checkpoint (env step {self.last_good * self.config.num_envs}) "
-            f"is kept in {self.out}",
-            file=sys.stderr,
-        )
-        self.status = 3
-        return True
+        at = np.asarray(m.diverged_at)[: len(self.members)]  # [members, iterations]
+        for member in range(len(self.members)):
+            hits = np.flatnonzero(at[member] >= 0)
+            if member in self.diverged or not hits.size:
+                continue
+            i = hits[0]
+            what = ", ".join(k for k in LOSS_NAMES if not np.isfinite(getattr(m, k)[member, i])) or "parameters"
+            self.diverged[member] = {"diverged_at_env_steps": int(at[member, i]), "diverged_quantity": what}
+            who = f"member {member} ({member_label(self.config, self.members[member])})" if self.sweep else "the run"
+            others = "; the other members train on" if len(self.members) > 1 else ""
+            print(
+                f"\n{who}: non-finite {what} at env step {int(at[member, i])}: frozen at its last finite state{others}",
+                file=sys.stderr,
+            )
+        return len(self.diverged) == len(self.members)
 
     # -- the end ----------------------------------------------------------------------------
 
@@ -324,6 +379,8 @@ class Session:
             final = {n: np.asarray(getattr(hp, n)) for n in HPARAM_NAMES}
             members = [{**m, **{n: float(final[n][i]) for n in HPARAM_NAMES}} for i, m in enumerate(members)]
         summary = summarize(self.config, members, rows, self.entry.solved_return)
+        for m, entry in enumerate(summary):  # null for members that trained to the end
+            entry.update(self.diverged.get(m, {"diverged_at_env_steps": None, "diverged_quantity": None}))
         self.summary = summary
         print(f"\nrun directory: {self.out}")
         for name, path in (
@@ -339,7 +396,8 @@ class Session:
             )
             print(f"  summary:     {self.out / rundir.SUMMARY}\n")
             print_table(summary)
-        best = max(summary, key=lambda s: -1e18 if s["final_mean_return"] is None else s["final_mean_return"])
+        finite = [s for s in summary if s["diverged_at_env_steps"] is None] or summary
+        best = max(finite, key=lambda s: -1e18 if s["final_mean_return"] is None else s["final_mean_return"])
         print(result_line(best, self.sweep))
 
 
@@ -461,7 +519,7 @@ def summarize(config: Config, members: list[dict], rows: list[dict], solved: flo
 
 def print_table(summary: list[dict]) -> None:
     order = sorted(summary, key=lambda s: -(s["final_mean_return"] or -1e9))
-    cols = ["member", "seed", *HPARAM_NAMES, "final", "best", "solved_at"]
+    cols = ["member", "seed", *HPARAM_NAMES, "final", "best", "solved_at", "diverged_at"]
     print(" | ".join(cols))
     fmt = lambda v: "-" if v is None else f"{v:.1f}"
     for s in order:
@@ -472,6 +530,9 @@ def print_table(summary: list[dict]) -> None:
             fmt(s["final_mean_return"]),
             fmt(s["best_mean_return"]),
             "-" if s["solved_at_env_steps"] is None else s["solved_at_env_steps"],
+            "-"
+            if s.get("diverged_at_env_steps") is None
+            else f"{s['diverged_at_env_steps']} ({s['diverged_quantity']})",
         ]
         print(" | ".join(str(v) for v in vals))
 

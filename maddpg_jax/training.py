@@ -48,6 +48,10 @@ class TrainState:
     best_actor: Any  # like agents.actor
     best_eval_return: jax.Array  # [] float32, -inf before the first evaluation
     eval_return: jax.Array  # [] float32
+    # A member whose losses or parameters went non-finite is frozen at its last finite state
+    # (parameters, optimiser, buffer, envs, episode statistics) while the loop goes on, so
+    # the members beside it in one program train on untouched. -1 while finite.
+    diverged_at: jax.Array  # [] int32 env steps of the iteration that went non-finite
 
 
 @struct.dataclass
@@ -62,7 +66,8 @@ class Metrics:
     actor_loss: jax.Array  # []
     q_mean: jax.Array  # []
     interval_losses: jax.Array  # [3] (critic, actor, q) means since the last log boundary
-    nonfinite: jax.Array  # [] bool: a loss of this iteration was NaN or inf
+    nonfinite: jax.Array  # [] bool: a loss or parameter of this iteration was NaN or inf
+    diverged_at: jax.Array  # [] int32 env steps at which the member was frozen (-1: training)
     eval_return: jax.Array  # [] the latest noise-free evaluation's mean return (NaN before one)
     best_eval_return: jax.Array  # [] the best so far (the kept actors'; -inf before one)
 
@@ -82,6 +87,7 @@ class Metrics:
             q_mean=like(),
             interval_losses=like((len(LOSS_NAMES),)),
             nonfinite=like((), jnp.bool_),
+            diverged_at=like((), i32),
             eval_return=like(),
             best_eval_return=like(),
         )
@@ -146,6 +152,7 @@ def init_state(trainer: Trainer, key: jax.Array, hp: HParams, local_key=lambda k
         best_actor=agents.actor,
         best_eval_return=jnp.float32(-jnp.inf),
         eval_return=jnp.float32(jnp.nan),
+        diverged_at=jnp.full((), -1, jnp.int32),
     )
 
 
@@ -187,16 +194,27 @@ def iteration(trainer: Trainer, state: TrainState, hp: HParams, learn: bool, psu
     # step; inside shard_map it would not vary over the mesh axis as the carried one does,
     # and the scan refuses the carry. It holds no data, so the carried one is kept.
     env_state = jax.tree.map(lambda new, old: old if new.size == 0 else new, env_state, state.env_state)
-    buffer = rb.add(
-        state.buffer,
-        Transition(
-            obs=state.obs,
-            action=critic_actions,
-            reward=reward,
-            next_obs=info["final_observation"],
-            terminated=terminated.astype(jnp.float32),
-            ended=(terminated | truncated).astype(jnp.float32) if c.n_step > 1 else None,
-        ),
+    transition = Transition(
+        obs=state.obs,
+        action=critic_actions,
+        reward=reward,
+        next_obs=info["final_observation"],
+        terminated=terminated.astype(jnp.float32),
+        ended=(terminated | truncated).astype(jnp.float32) if c.n_step > 1 else None,
+    )
+    # A frozen member (non-finite before this iteration) stores nothing: its slots get back
+    # what they held and its insert position stays. (The transitions of the iteration that
+    # went non-finite are stored: its finite actors collected them.)
+    was_frozen = state.diverged_at >= 0
+    slots = rb.insert_slots(state.buffer, state.obs.shape[0])
+    stored = jax.tree.map(
+        lambda old, t: jnp.where(was_frozen, old, t.astype(old.dtype)), rb.rows(state.buffer, slots), transition
+    )
+    added = rb.add(state.buffer, stored)
+    buffer = rb.BufferState(
+        added.data,
+        jnp.where(was_frozen, state.buffer.insert_position, added.insert_position),
+        jnp.where(was_frozen, state.buffer.size, added.size),
     )
     if learn:
         agents, updates, losses, present = learn_rounds(trainer, state, buffer, k_upd, hp)
@@ -208,21 +226,33 @@ def iteration(trainer: Trainer, state: TrainState, hp: HParams, learn: bool, psu
     loss_count = state.loss_count + present.astype(jnp.int32)
     interval = jnp.where(loss_count > 0, loss_sum / jnp.maximum(loss_count, 1), jnp.nan)
     boundary = (state.iteration + 1) % c.log_interval == 0
+    # Non-finite losses or parameters freeze the member: this iteration's updates are undone
+    # and every later one's too. For a finite member every select picks the new value, so
+    # its numbers are what they were without the guard, bit for bit. (The replay buffer is
+    # not selected whole: a select over it every iteration cost more than the update.)
+    nonfinite = jnp.any(present & ~jnp.isfinite(losses)) | ~_all_finite(agents)
+    nonfinite = psum(nonfinite.astype(jnp.int32)) > 0  # data-parallel shards agree
+    frozen = (state.diverged_at >= 0) | nonfinite
+    keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(frozen, o, n), new, old)
     new = TrainState(
-        agents=agents,
+        agents=keep(agents, state.agents),
         buffer=buffer,
-        env_state=env_state,
-        obs=obs,
-        stats=stats,
+        env_state=keep(env_state, state.env_state),
+        obs=keep(obs, state.obs),
+        stats=keep(stats, state.stats),
         key=key,
         iteration=state.iteration + 1,
-        updates=updates,
-        loss_sum=jnp.where(boundary, 0.0, loss_sum),
-        loss_count=jnp.where(boundary, 0, loss_count),
+        updates=keep(updates, state.updates),
+        loss_sum=keep(jnp.where(boundary, 0.0, loss_sum), state.loss_sum),
+        loss_count=keep(jnp.where(boundary, 0, loss_count), state.loss_count),
         best_actor=state.best_actor,
         best_eval_return=state.best_eval_return,
         eval_return=state.eval_return,
+        diverged_at=jnp.where(
+            state.diverged_at >= 0, state.diverged_at, jnp.where(nonfinite, (state.iteration + 1) * c.num_envs, -1)
+        ).astype(jnp.int32),
     )
+    stats = new.stats
     mean_return, team_returns = episodes.window_returns(spec, stats, psum)
     metrics = Metrics(
         env_steps=new.iteration * c.num_envs,
@@ -233,11 +263,18 @@ def iteration(trainer: Trainer, state: TrainState, hp: HParams, learn: bool, psu
         actor_loss=losses[1],
         q_mean=losses[2],
         interval_losses=interval,
-        nonfinite=jnp.any(present & ~jnp.isfinite(losses)),
+        nonfinite=nonfinite,
+        diverged_at=new.diverged_at,
         eval_return=state.eval_return,
         best_eval_return=state.best_eval_return,
     )
     return new, metrics
+
+
+def _all_finite(tree) -> jax.Array:
+    """[] bool: every floating-point leaf of ``tree`` is finite."""
+    leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)]
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else jnp.bool_(True)
 
 
 def evaluate_actors(trainer: Trainer, actor_params, key: jax.Array, num_episodes: int, like=None) -> jax.Array:
@@ -273,7 +310,7 @@ def select_policy(trainer: Trainer, state: TrainState, pmean=lambda x: x) -> Tra
     key = jax.random.fold_in(state.key, 0x5E1EC7)
     like = state.iteration >= 0  # always true; typed like the state (see evaluate_actors)
     score = pmean(evaluate_actors(trainer, state.agents.actor, key, trainer.config.eval_episodes, like))
-    better = score >= state.best_eval_return
+    better = (score >= state.best_eval_return) & (state.diverged_at < 0)  # a frozen member keeps its best
     best = jax.tree.map(lambda new, old: jnp.where(better, new, old), state.agents.actor, state.best_actor)
     return state.replace(
         best_actor=best, best_eval_return=jnp.maximum(score, state.best_eval_return), eval_return=score

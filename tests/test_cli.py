@@ -318,3 +318,27 @@ def test_resume_of_a_config_without_members_is_one_line(tmp_path, capsys):
         assert cli.main([cmd, "--out", str(d), "--resume", "--no-progress"]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "members" in err, err
+
+
+def test_a_sweep_saved_on_two_devices_opens_and_resumes_on_one(tmp_path):
+    """A 3-member sweep trained on 2 CPU devices (members padded to 4) opens in a process
+    with one device (load_policy, eval) and resumes there to the same rows as a straight
+    sweep (constant learning rate; one member at a time on every device, so the same
+    per-member program)."""
+    from maddpg_jax import load_policy
+    from tests.flags import xla_flags
+
+    def sweep(out, total, devices, resume=False):
+        env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags(devices))
+        args = ["sweep", "--out", str(out), "--total-env-steps", str(total), "--member-chunk", "1"]
+        args += ["--resume", "--no-progress"] if resume else ["--seeds", "3", *CONST]
+        p = subprocess.run([sys.executable, "-m", "maddpg_jax.cli", *args], capture_output=True, text=True, env=env)
+        assert p.returncode == 0, p.stderr[-3000:]
+
+    straight, moved = tmp_path / "straight", tmp_path / "moved"
+    sweep(straight, 512, devices=2)
+    sweep(moved, 256, devices=2)
+    sweep(moved, 512, devices=1, resume=True)
+    assert without_wall(rows(moved / "metrics.jsonl")) == without_wall(rows(straight / "metrics.jsonl"))
+    actions = [load_policy(straight, m)({"cart_0": np.ones(4, np.float32)})["cart_0"] for m in range(3)]
+    assert len({float(a[0]) for a in actions}) == 3  # three members, three policies

@@ -134,6 +134,7 @@ def test_non_finite_stops_the_run_and_keeps_the_last_good_checkpoint(reference, 
     )
     assert code == 3, err
     assert "non-finite" in err and "env step" in err and "Traceback" not in err
+    assert "frozen at its last finite state" in err
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     last_good = checkpoints(out)[-1] * 8
     assert all(r["env_steps"] <= last_good for r in rows)
@@ -164,15 +165,55 @@ def test_checkpoint_of_another_config_newer_format_or_truncated_is_refused(refer
     assert cli.main(["eval", str(newer)]) == 2
     assert "format 99" in capsys.readouterr().err
 
+    # Every checkpoint truncated: nothing intact to fall back on, one line, exit 2.
     cut = tmp_path / "cut"
     shutil.copytree(src, cut)
-    files = [f for f in (cut / "checkpoints" / str(step) / "state").rglob("*") if f.is_file()]
-    for f in files:  # truncate every data file to half
+    for d in checkpoints(cut):
+        truncate(cut / "checkpoints" / str(d))
+    assert cli.main(["eval", str(cut)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "no intact checkpoint" in err[-1] and "Traceback" not in "\n".join(err)
+
+
+def truncate(checkpoint: Path) -> None:
+    for f in [f for f in (checkpoint / "state").rglob("*") if f.is_file()]:  # every data file to half
         data = f.read_bytes()
         f.write_bytes(data[: len(data) // 2])
-    assert cli.main(["eval", str(cut)]) == 2
-    err = capsys.readouterr().err
-    assert "damaged" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_damaged_newest_checkpoint_is_skipped_and_resume_goes_on_from_the_one_before(reference, tmp_path):
+    """The newest checkpoint truncated: eval reports it in one line and reads the one before;
+    --resume does too, sets the damaged one aside (nothing deleted), cuts the metrics back
+    and trains on to the same rows as the uninterrupted run."""
+    run = tmp_path / "run"
+    shutil.copytree(reference / "a", run)
+    older, newest = checkpoints(run)[-2:]
+    truncate(run / "checkpoints" / str(newest))
+    code, out, err = maddpg("eval", str(run), "--episodes", "2")
+    assert code == 0, err
+    assert f"checkpoint {newest} is damaged" in err and "trying the one before it" in err and "Traceback" not in err
+    code, _, err = maddpg("train", "--out", str(run), "--resume", "--total-env-steps", "1024", "--no-progress")
+    assert code == 0, err
+    assert (run / "damaged_checkpoints" / str(newest)).is_dir()
+    assert rows_without_wall(run / "metrics.jsonl") == rows_without_wall(reference / "a" / "metrics.jsonl")
+    assert checkpoints(run)[-1] == newest  # the resumed run wrote its own in its place
+
+
+def test_a_second_writer_is_refused_and_a_killed_one_leaves_no_lock(tmp_path):
+    """Two trainings into one directory: the second is refused in one line naming the first's
+    PID (exit 2) and writes nothing; after a SIGKILL of the first, the same command gets past
+    (the OS dropped the lock with its process)."""
+    out = tmp_path / "run"
+    p = start("train", "--out", str(out), "--total-env-steps", "1000000", *TINY, *SHORT_CHUNKS)
+    wait_for(lambda: len(checkpoints(out)) >= 1)
+    resume = ["train", "--out", str(out), "--resume", "--total-env-steps", "1024", "--no-progress"]
+    code, _, err = maddpg(*resume)
+    assert code == 2, err
+    assert f"PID {p.pid}" in err and len(err.strip().splitlines()) == 1
+    p.kill()
+    p.wait()
+    code, _, err = maddpg(*resume)
+    assert code == 0, err
 
 
 FLAGS = [
@@ -266,3 +307,97 @@ def test_ctrl_c_while_starting_is_one_line_and_the_same_command_runs_again(tmp_p
         args = [*args, "--resume"]
     code, _, err = maddpg(*args)
     assert code == 0 and "Traceback" not in err, err
+
+
+def test_a_diverging_member_is_frozen_and_the_others_train_on_untouched(tmp_path):
+    """A sweep member whose critic learning rate is 1e30 goes non-finite: it is frozen at its
+    last finite state (its kept policy still loads and acts), marked in the summary and its
+    rows, and the sweep exits 0. The healthy member is untouched: its rows and its kept
+    actors equal, bit for bit, those of the same member in a sweep (the same program: the
+    rates are traced) whose other member is healthy."""
+    import numpy as np
+
+    from maddpg_jax import load_policy
+
+    bad, good = tmp_path / "bad", tmp_path / "good"
+    common = ["--total-env-steps", "1024", "--actor-lr", "2e-3", *TINY]
+    code, out, err = maddpg("sweep", "--out", str(bad), "--critic-lr", "6e-3,1e30", *common)
+    assert code == 0, err
+    assert "member 1" in err and "non-finite" in err and "the other members train on" in err
+    assert "Traceback" not in err
+    code, _, err = maddpg("sweep", "--out", str(good), "--critic-lr", "6e-3,5e-3", *common)
+    assert code == 0, err
+    rows = lambda d, m: [r for r in rows_without_wall(d / "metrics.jsonl") if r["member"] == m]
+    assert rows(bad, 0) == rows(good, 0) and len(rows(bad, 0)) == 8
+    summary = [json.loads(x) for x in (bad / "summary.jsonl").read_text().splitlines()]
+    assert summary[0]["diverged_at_env_steps"] is None
+    at = summary[1]["diverged_at_env_steps"]
+    assert isinstance(at, int) and 256 < at <= 1024 and summary[1]["diverged_quantity"]
+    assert all(r["diverged_at_env_steps"] == at for r in rows(bad, 1) if r["env_steps"] >= at)
+    assert "diverged_at_env_steps" not in rows(bad, 1)[0]
+    for a, b in zip(*(jax_leaves(load_policy(d, 0).actor_params) for d in (bad, good))):
+        assert np.array_equal(a, b)
+    frozen = load_policy(bad, 1)
+    assert all(np.isfinite(x).all() for x in jax_leaves(frozen.actor_params))
+    action = frozen({"cart_0": np.zeros(4, np.float32), "cart_1": np.zeros(4, np.float32)})
+    assert all(np.isfinite(v).all() for v in action.values())
+
+
+def jax_leaves(tree):
+    import jax
+    import numpy as np
+
+    return [np.asarray(x) for x in jax.tree.leaves(tree)]
+
+
+def _limited(limit_bytes):
+    """A child that may write files of at most ``limit_bytes`` (writes past it fail with
+    EFBIG, as on a full disk; SIGXFSZ ignored so the write reports the error)."""
+
+    def limit():
+        import resource
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    return limit
+
+
+def test_a_write_fault_is_one_line_and_the_next_command_gets_past(tmp_path):
+    """Checkpoint files may not exceed 64 KiB (a full disk, for the writer): the run stops
+    with one line naming the checkpoint, the OS's reason and that none was written yet, exit
+    4, no traceback and no unfinished checkpoint directory; the same command without the limit
+    then trains in the same directory."""
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "maddpg_jax.cli", "train", "--out", str(out), "--total-env-steps", "1024", *TINY]
+    p = subprocess.run(args, env=ENV, capture_output=True, text=True, timeout=300, preexec_fn=_limited(64 * 1024))
+    assert p.returncode == 4, p.stderr[-3000:]
+    lines = [x for x in p.stderr.strip().splitlines() if x.strip()]
+    assert len(lines) == 1 and "Traceback" not in p.stderr, p.stderr[-3000:]
+    assert "cannot write" in lines[0] and "File too large" in lines[0] and "checkpoints" in lines[0], lines[0]
+    assert not list((out / "checkpoints").glob("*tmp*"))
+    code, _, err = maddpg(*args[3:])
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("after_s", [0.3, 1.0, 2.5])
+def test_ctrl_c_at_any_instant_is_one_line_and_exit_130(tmp_path, after_s):
+    """SIGINT to the child's process group, as a terminal sends it, during import,
+    compilation or warm-up: one line, exit 130, no traceback, and the run does not go on
+    (a run planned for 1M env steps would exit 0 much later)."""
+    out = tmp_path / "run"
+    p = subprocess.Popen(
+        [sys.executable, "-m", "maddpg_jax.cli", "train", "--out", str(out), "--total-env-steps", "1000000", *TINY],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    time.sleep(after_s)
+    os.killpg(p.pid, signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "Exception ignored" not in err, err[-2000:]
+    # One line before training starts; after it, the chunk-finishing notice and the resume command.
+    assert len([x for x in err.strip().splitlines() if x.strip()]) <= 4, err
