@@ -42,13 +42,16 @@ def runs(tmp_path_factory):
     """One straight run to 1024 env steps, and one stopped at 576 and resumed to 1024."""
     base = tmp_path_factory.mktemp("cli")
     straight, resumed = base / "straight", base / "resumed"
-    maddpg("train", "--out", str(straight), "--total-env-steps", "1024", *CONST)
+    # Checkpoints far apart in wall time: one is written, at the end.
+    straight_out = maddpg(
+        "train", "--out", str(straight), "--total-env-steps", "1024", *CONST, "--checkpoint-every", "1e6"
+    )
     # Stopped between log rows (576 = 72 iterations, rows every 16), so chunked differently
     # and with a closing row that an uninterrupted run does not have: resuming must drop it.
     maddpg("train", "--out", str(resumed), "--total-env-steps", "576", *CONST)
     assert rows(resumed / "metrics.jsonl")[-1]["env_steps"] == 576
     out = maddpg("train", "--out", str(resumed), "--resume", "--total-env-steps", "1024", "--no-progress")
-    return straight, resumed, out
+    return straight, resumed, out, straight_out
 
 
 def test_train_writes_the_run_directory(runs):
@@ -63,26 +66,19 @@ def test_train_writes_the_run_directory(runs):
     assert all(b["wall_s"] >= a["wall_s"] for a, b in zip(rs, rs[1:]))
     with Image.open(straight / "learning_curve.png") as im:
         assert im.format == "PNG" and im.size[0] > 300
-    assert any((straight / "checkpoints").iterdir())
-
-
-def test_checkpoints_follow_the_wall_clock_and_chunks_report_their_time(tmp_path):
-    """With the cadence far away, a run writes one checkpoint, at its end (the TINY flags'
-    --checkpoint-every 0 wrote one after each chunk: the warm-up's and the end's). Each
-    chunk's last row carries its compute and host seconds; other rows carry none; the
-    end-of-run line gives the host share."""
-    out = tmp_path / "run"
-    p = maddpg("train", "--out", str(out), "--total-env-steps", "1024", *TINY, "--checkpoint-every", "1e6")
-    assert sorted(int(x.name) for x in (out / "checkpoints").iterdir() if x.name.isdigit()) == [128]
-    timed = [r for r in rows(out / "metrics.jsonl") if "compute_s" in r]
+    # The cadence far away: one checkpoint, at the end (TINY's --checkpoint-every 0 writes one
+    # after each chunk: the warm-up's and the end's). Each chunk's last row carries its
+    # compute and host seconds, other rows none; the last line gives the host share.
+    assert sorted(int(x.name) for x in (straight / "checkpoints").iterdir() if x.name.isdigit()) == [128]
+    timed = [r for r in rs if "compute_s" in r]
     assert [r["env_steps"] for r in timed] == [256, 1024]  # the warm-up chunk and the learning one
     assert all(r["compute_s"] > 0 and r["host_s"] >= 0 for r in timed)
-    line = p.stdout.strip().splitlines()[-1]
+    line = runs[3].stdout.strip().splitlines()[-1]
     assert line.startswith("wall ") and "host work" in line and line.endswith("%)"), line
 
 
 def test_resume_gives_the_same_metrics_as_one_run(runs):
-    straight, resumed, out = runs
+    straight, resumed, out, _ = runs
     assert without_wall(rows(resumed / "metrics.jsonl")) == without_wall(rows(straight / "metrics.jsonl"))
     assert "run directory" in out.stdout
 
