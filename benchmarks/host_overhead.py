@@ -45,21 +45,11 @@ from maddpg_jax.parallel import configure_host_devices
 configure_host_devices()
 
 from benchmarks.common import command_line, machine
+from benchmarks.compare import PLAIN  # the same plain MADDPG as compare.py's
 from maddpg_jax import Config
 from maddpg_jax import members as members_lib
-from maddpg_jax.config import STABILISERS_OFF
 from maddpg_jax.loop import plan_chunks, run_chunks
 
-PLAIN = dict(  # benchmarks/compare.py's plain MADDPG
-    STABILISERS_OFF,
-    final_layer_init=0.0,
-    gamma=0.95,
-    tau=0.01,
-    actor_lr=1e-3,
-    critic_lr=1e-3,
-    noise_std=0.1,
-    lr_decay="none",
-)
 PLAIN_SHAPE = dict(num_envs=1024, batch_size=1024, updates_per_step=1, buffer_size=1 << 17, warmup_env_steps=0)
 
 

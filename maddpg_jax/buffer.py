@@ -33,16 +33,6 @@ def capacity(state: BufferState) -> int:
     return jax.tree.leaves(state.data)[0].shape[0]
 
 
-def insert_slots(state: BufferState, n: int) -> jax.Array:
-    """``[n] int32``: the slots the next :func:`add` of ``n`` transitions writes."""
-    return (state.insert_position + jnp.arange(n, dtype=jnp.int32)) % capacity(state)
-
-
-def rows(state: BufferState, slots: jax.Array) -> Any:
-    """The stored transitions at ``slots`` (every leaf ``[len(slots), ...]``)."""
-    return jax.tree.map(lambda d: d[slots], state.data)
-
-
 def add(state: BufferState, batch: Any) -> BufferState:
     """Write ``n`` transitions (every leaf ``[n, ...]``) at the insert position, wrapping."""
     cap = capacity(state)
@@ -55,6 +45,21 @@ def add(state: BufferState, batch: Any) -> BufferState:
         data,
         (state.insert_position + n) % cap,
         jnp.minimum(state.size + n, cap).astype(jnp.int32),
+    )
+
+
+def add_unless(state: BufferState, batch: Any, skip: jax.Array) -> BufferState:
+    """:func:`add`, or (``skip``, a traced ``[] bool``) the buffer unchanged: the slots the
+    add would write get back what they held and the insert position stays. One write of
+    ``n`` rows either way; a select over the whole buffer would copy it at every call."""
+    n = jax.tree.leaves(batch)[0].shape[0]
+    slots = (state.insert_position + jnp.arange(n, dtype=jnp.int32)) % capacity(state)
+    stored = jax.tree.map(lambda d, b: jnp.where(skip, d[slots], b.astype(d.dtype)), state.data, batch)
+    added = add(state, stored)
+    return BufferState(
+        added.data,
+        jnp.where(skip, state.insert_position, added.insert_position),
+        jnp.where(skip, state.size, added.size),
     )
 
 

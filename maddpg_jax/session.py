@@ -258,29 +258,13 @@ class Session:
             if due:
                 # Asynchronous: the state is copied off the device here and written while the
                 # next chunk runs (the previous write is waited for first).
-                ckpt.save(
-                    chunk.end,
-                    self._saved(chunk.state, chunk.hparams),
-                    {
-                        "iteration": chunk.end,
-                        "wall_s": chunk.wall_s,
-                        "config": c.to_dict(),
-                        "state_devices": runner.size,
-                        "members": len(self.members),
-                        "data_parallel": runner.num_members != len(self.members),
-                    },
-                )
+                ckpt.save(chunk.end, self._saved(chunk.state, chunk.hparams), self._meta(runner, chunk))
                 saved_at = chunk.wall_s
             self.last_good = ckpt.committed if ckpt.committed is not None else start
             reporter.chunk(rows, chunk)
             if all_diverged:
                 self.status = 3
-                print(
-                    f"\nstopped: every member went non-finite (the last at env step "
-                    f"{max(d['diverged_at_env_steps'] for d in self.diverged.values())}); their last finite states "
-                    f"are checkpointed at env step {chunk.end * c.num_envs} in {self.out}",
-                    file=sys.stderr,
-                )
+                print(self._all_diverged_line(chunk), file=sys.stderr)
                 return False
             return self._signal is None
 
@@ -316,12 +300,33 @@ class Session:
             return 130 if self._signal == signal.SIGINT else 143
         if self.primary and last is not None and (finished or self.status == 3):
             self.host_s += time.perf_counter() - t_end
-            wall = time.perf_counter() - t_end + last.wall_s - wall0
-            print(
-                f"wall {wall:.1f} s: compiled chunks (compile included) {wall - self.host_s:.1f} s, host work "
-                f"{self.host_s:.1f} s ({100 * self.host_s / max(wall, 1e-9):.1f}%)"
-            )
+            print(self._timing_line(time.perf_counter() - t_end + last.wall_s - wall0))
         return self.status
+
+    def _all_diverged_line(self, chunk: Chunk) -> str:
+        last = max(d["diverged_at_env_steps"] for d in self.diverged.values())
+        return (
+            f"\nstopped: every member went non-finite (the last at env step {last}); their last finite states "
+            f"are checkpointed at env step {chunk.end * self.config.num_envs} in {self.out}"
+        )
+
+    def _meta(self, runner, chunk: Chunk) -> dict:
+        """A checkpoint's JSON beside the state: where the run is, and how the state is split."""
+        return {
+            "iteration": chunk.end,
+            "wall_s": chunk.wall_s,
+            "config": self.config.to_dict(),
+            "state_devices": runner.size,
+            "members": len(self.members),
+            "data_parallel": runner.num_members != len(self.members),
+        }
+
+    def _timing_line(self, wall: float) -> str:
+        """Where this process's ``wall`` seconds of the run went: chunks against host work."""
+        return (
+            f"wall {wall:.1f} s: compiled chunks (compile included) {wall - self.host_s:.1f} s, host work "
+            f"{self.host_s:.1f} s ({100 * self.host_s / max(wall, 1e-9):.1f}%)"
+        )
 
     def _diverged(self, chunk: Chunk) -> bool:
         """Note the members that went non-finite in ``chunk`` (one line each: the member,

@@ -202,20 +202,9 @@ def iteration(trainer: Trainer, state: TrainState, hp: HParams, learn: bool, psu
         terminated=terminated.astype(jnp.float32),
         ended=(terminated | truncated).astype(jnp.float32) if c.n_step > 1 else None,
     )
-    # A frozen member (non-finite before this iteration) stores nothing: its slots get back
-    # what they held and its insert position stays. (The transitions of the iteration that
-    # went non-finite are stored: its finite actors collected them.)
-    was_frozen = state.diverged_at >= 0
-    slots = rb.insert_slots(state.buffer, state.obs.shape[0])
-    stored = jax.tree.map(
-        lambda old, t: jnp.where(was_frozen, old, t.astype(old.dtype)), rb.rows(state.buffer, slots), transition
-    )
-    added = rb.add(state.buffer, stored)
-    buffer = rb.BufferState(
-        added.data,
-        jnp.where(was_frozen, state.buffer.insert_position, added.insert_position),
-        jnp.where(was_frozen, state.buffer.size, added.size),
-    )
+    # A frozen member (non-finite before this iteration) stores nothing. (The transitions of
+    # the iteration that went non-finite are stored: its finite actors collected them.)
+    buffer = rb.add_unless(state.buffer, transition, state.diverged_at >= 0)
     if learn:
         agents, updates, losses, present = learn_rounds(trainer, state, buffer, k_upd, hp)
     else:
@@ -248,9 +237,7 @@ def iteration(trainer: Trainer, state: TrainState, hp: HParams, learn: bool, psu
         best_actor=state.best_actor,
         best_eval_return=state.best_eval_return,
         eval_return=state.eval_return,
-        diverged_at=jnp.where(
-            state.diverged_at >= 0, state.diverged_at, jnp.where(nonfinite, (state.iteration + 1) * c.num_envs, -1)
-        ).astype(jnp.int32),
+        diverged_at=jnp.where(frozen & (state.diverged_at < 0), (state.iteration + 1) * c.num_envs, state.diverged_at),
     )
     stats = new.stats
     mean_return, team_returns = episodes.window_returns(spec, stats, psum)
