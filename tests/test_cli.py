@@ -318,9 +318,8 @@ def test_resume_of_a_config_without_members_is_one_line(tmp_path, capsys):
 
 def test_a_sweep_saved_on_two_devices_opens_and_resumes_on_one(tmp_path):
     """A 3-member sweep trained on 2 CPU devices (members padded to 4) opens in a process
-    with one device (load_policy, eval) and resumes there to the same rows as a straight
-    sweep (constant learning rate; one member at a time on every device, so the same
-    per-member program)."""
+    with one device (load_policy, eval) and resumes there to the rows of a straight sweep,
+    to float32 rounding (constant learning rate; one member at a time on every device)."""
     from maddpg_jax import load_policy
     from tests.flags import xla_flags
 
@@ -335,6 +334,14 @@ def test_a_sweep_saved_on_two_devices_opens_and_resumes_on_one(tmp_path):
     sweep(straight, 512, devices=2)
     sweep(moved, 256, devices=2)
     sweep(moved, 512, devices=1, resume=True)
-    assert without_wall(rows(moved / "metrics.jsonl")) == without_wall(rows(straight / "metrics.jsonl"))
+    got, want = without_wall(rows(moved / "metrics.jsonl")), without_wall(rows(straight / "metrics.jsonl"))
+    half = sum(r["env_steps"] <= 256 for r in want)
+    assert got[:half] == want[:half]  # written by the same 2-device program
+    # Past the resume the 1-device program may round differently (XLA fuses a sharded and an
+    # unsharded program differently on some CPUs: one ulp of actor_loss was seen on an Intel
+    # CI machine), so the rows agree to float32 noise, not bit for bit.
+    assert [sorted(r) for r in got] == [sorted(r) for r in want]
+    for g, w in zip(got[half:], want[half:]):
+        assert g == {k: pytest.approx(v, rel=1e-4, abs=1e-6) if isinstance(v, float) else v for k, v in w.items()}
     actions = [load_policy(straight, m)({"cart_0": np.ones(4, np.float32)})["cart_0"] for m in range(3)]
     assert len({float(a[0]) for a in actions}) == 3  # three members, three policies
