@@ -17,11 +17,14 @@ Cases: ``spread``: ``maddpg-jax sweep --env jaxmarl:MPE_simple_spread_v3 --seeds
 member); ``cartpole``: the README's quick start, ``maddpg-jax train --env MultiCartPole-v0
 --num-agents 2``; ``plain1024``: plain MADDPG at (E, B, U) = (1024, 1024, 1) with
 ``benchmarks/compare.py``'s settings, as env steps/s in steady state (compare.py's
-measurement against the CLI's rows after its first learning chunk, the best of ``--reps``
+measurement against the CLI's rows after its first learning chunk, the medians of ``--reps``
 alternating runs of each), with and without the default noise-free evaluations
-(compare.py's program does none).
+(compare.py's program does none). The CLI's rows also give its rate over its compiled chunks
+alone (their ``compute_s``): the CLI's wall rate over that one is what host work costs it,
+free of this machine's run-to-run variation.
 
-Writes ``benchmarks/results/throughput/host_overhead.md`` and ``.json``.
+Writes ``benchmarks/results/throughput/host_overhead.md`` and ``.json``; a run of some
+``--cases`` replaces those cases' rows and keeps the others (each row has its date).
 """
 
 from __future__ import annotations
@@ -99,13 +102,15 @@ def host_share(line: str) -> float | None:
     return float(m.group(1)) / 100 if m else None
 
 
-def steady_rate(run_dir: str, num_envs: int, members: int = 1) -> float:
+def steady_rate(run_dir: str, num_envs: int, members: int = 1) -> tuple[float, float]:
     """Env steps/s from a run's metrics rows, from the end of its first learning chunk (the
-    compile behind it) to its last row: what the progress bar shows a user."""
+    compile behind it) to its last row: ``(over the wall time, what the progress bar shows a
+    user; over the compiled chunks' seconds alone)``."""
     rows = [json.loads(x) for x in open(os.path.join(run_dir, "metrics.jsonl"))]
     chunk_ends = [r for r in rows if "compute_s" in r and r.get("member", 0) == 0]
     first, last = chunk_ends[0], chunk_ends[-1]
-    return (last["env_steps"] - first["env_steps"]) * members / (last["wall_s"] - first["wall_s"])
+    steps = (last["env_steps"] - first["env_steps"]) * members
+    return steps / (last["wall_s"] - first["wall_s"]), steps / sum(r["compute_s"] for r in chunk_ends[1:])
 
 
 def case_sweep(name: str, config: Config, seeds: int, args: list[str], reps: int) -> dict:
@@ -139,28 +144,36 @@ def case_sweep(name: str, config: Config, seeds: int, args: list[str], reps: int
 
 
 def case_plain(total: int, evals: bool, reps: int = 2) -> dict:
-    """Best of ``reps`` alternating measurements of each side (this machine's rate moves by
-    about 10% from one measurement to the next)."""
+    """Medians of ``reps`` alternating measurements of each side (this machine's rate moves
+    by 10-20% from one measurement to the next)."""
     from benchmarks.common import env_steps_per_second
 
     extra = {} if evals else {"eval_episodes": 0}
     config = Config(**PLAIN, **PLAIN_SHAPE, total_env_steps=10**9, eval_episodes=0)
     args = ["train", *flags({**PLAIN, **PLAIN_SHAPE, **extra, "total_env_steps": total})]
-    programs, rates = [], []
+    programs, rates, compiled, shares = [], [], [], []
     for _ in range(reps):
         programs.append(env_steps_per_second(config, seconds=8.0)[0])
         wall, out, line = cli(args)
-        rates.append(steady_rate(out, PLAIN_SHAPE["num_envs"]))
-    program, rate = max(programs), max(rates)
+        rate, compiled_rate = steady_rate(out, PLAIN_SHAPE["num_envs"])
+        rates.append(rate)
+        compiled.append(compiled_rate)
+        shares.append(host_share(line))
+    program, rate = float(np.median(programs)), float(np.median(rates))
     return {
         "case": "plain1024" + ("" if evals else "_no_eval"),
         "command": "maddpg-jax " + " ".join(args),
         "program_steps_per_s": program,
         "cli_steps_per_s": rate,
         "ratio": program / rate,
+        # The CLI's wall rate against its own compiled chunks' rate, run by run: host work
+        # alone, without the variation between the two sides' runs.
+        "cli_compiled_steps_per_s": float(np.median(compiled)),
+        "cli_wall_over_compiled": float(np.median([c / r for c, r in zip(compiled, rates)])),
         "program_all": programs,
         "cli_all": rates,
-        "host_share": host_share(line),
+        "cli_compiled_all": compiled,
+        "host_share": float(np.median(shares)),
         "cli_line": line,
     }
 
@@ -190,38 +203,54 @@ def main() -> None:
         else:
             raise SystemExit(f"--cases: unknown case {case!r}; known: spread, cartpole, plain1024")
         print(json.dumps(results[-1]), flush=True)
+    for r in results:
+        r.update(date=time.strftime("%Y-%m-%d"), reps=a.reps)
+    path = os.path.join(a.out, "host_overhead.json")
+    if os.path.exists(path):  # keep the cases not rerun
+        done, old = {r["case"] for r in results}, json.load(open(path))
+        for r in old["results"]:
+            if r["case"] not in done:
+                results.append({"date": old["date"], "reps": 1, **r})
+    order = ["spread", "cartpole", "plain1024_no_eval", "plain1024"]
+    results.sort(key=lambda r: order.index(r["case"]) if r["case"] in order else len(order))
 
     lines = [
         "# The CLI against the compiled program",
         "",
         f"Machine: {machine()}. Date: {time.strftime('%Y-%m-%d')}. `{command_line('host_overhead.py', p, a)}`.",
         "",
-        f"Each side {a.reps} times, alternating; medians. "
+        "Each side `reps` times, alternating; medians. "
         "Program: the members trained by `run_chunks` alone (no files), compile included. CLI: the command's "
         "whole process (checkpoints every 300 s in the background, metrics, plot, summary). Host share: the "
         "CLI's own end-of-run line (host seconds between chunks over the run's wall time). Compiled chunks: the "
         "seconds of the same chunks (compile included) on each side; their difference is this machine's "
-        "run-to-run variation, not host work. For the rates the steady state is measured on each side.",
+        "run-to-run variation, not host work. For the rates the steady state is measured on each side; "
+        "the last column is then the CLI's rate over its own compiled chunks' seconds, and its wall rate's "
+        "ratio to that one (host work alone, within each CLI run).",
         "",
-        "| case | program | CLI | CLI / program | CLI host share | compiled chunks: program, CLI |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| case | date, reps | program | CLI | CLI / program | CLI host share | compiled chunks: program, CLI |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
         share = "-" if r["host_share"] is None else f"{100 * r['host_share']:.1f}%"
+        when = f"{r['date']}, {r['reps']}"
         if "program_s" in r:
             chunks = f"{r['program_chunks_s']:.1f} s, {r['cli_chunks_s']:.1f} s"
             walls = f"{r['program_s']:.1f} s | {r['cli_s']:.1f} s"
-            lines.append(f"| {r['case']} | {walls} | {r['ratio']:.3f}x | {share} | {chunks} |")
+            lines.append(f"| {r['case']} | {when} | {walls} | {r['ratio']:.3f}x | {share} | {chunks} |")
         else:
+            own = "-"
+            if "cli_compiled_steps_per_s" in r:
+                own = f"CLI {r['cli_compiled_steps_per_s']:,.0f} env steps/s, wall {r['cli_wall_over_compiled']:.3f}x"
             lines.append(
-                f"| {r['case']} | {r['program_steps_per_s']:,.0f} env steps/s | {r['cli_steps_per_s']:,.0f} env "
-                f"steps/s | {r['ratio']:.3f}x | {share} | - |"
+                f"| {r['case']} | {when} | {r['program_steps_per_s']:,.0f} env steps/s | {r['cli_steps_per_s']:,.0f} "
+                f"env steps/s | {r['ratio']:.3f}x | {share} | {own} |"
             )
     lines += ["", "Commands:", ""] + [f"- {r['case']}: `{r['command']}`" for r in results]
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "host_overhead.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
-    with open(os.path.join(a.out, "host_overhead.json"), "w") as f:
+    with open(path, "w") as f:
         json.dump({"machine": machine(), "date": time.strftime("%Y-%m-%d"), "results": results}, f, indent=2)
     print("\n".join(lines))
 

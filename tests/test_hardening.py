@@ -249,7 +249,7 @@ JUNK = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=75, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cmd=st.sampled_from(["train", "sweep"]), pairs=st.lists(st.tuples(st.sampled_from(FLAGS), JUNK), max_size=4))
 def test_random_flags_never_give_a_traceback(cmd, pairs, monkeypatch, capsys):
     """Either the flags are accepted (the run itself is replaced by a no-op here) or the
@@ -267,7 +267,7 @@ def test_random_flags_never_give_a_traceback(cmd, pairs, monkeypatch, capsys):
         assert len(err.strip().splitlines()) == 1 and err.startswith("maddpg-jax: error: "), (args, err)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     content=st.one_of(
         st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
