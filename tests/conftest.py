@@ -24,6 +24,14 @@ from tests.flags import XLA_TEST_FLAGS  # noqa: E402
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + XLA_TEST_FLAGS).strip()
 
+# The test processes themselves have one CPU device, whichever test runs first: some tests
+# call cli.main in this process, and the CLI asks XLA for one device per core before JAX
+# starts (configure_host_devices), which would otherwise decide the device count of every
+# later test in the worker. Starting the backend here fixes it at one.
+import jax  # noqa: E402
+
+jax.devices()
+
 
 # pytest-xdist (--dist loadfile) hands whole files to its two workers in collection order,
 # so a heavy file collected last can leave one worker running it alone. Collecting the

@@ -1,5 +1,7 @@
 """The CLI end to end on a tiny config, and every class of bad input."""
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -37,20 +39,30 @@ def without_wall(rs):
 CONST = [*TINY, "--lr-decay", "none"]
 
 
+def in_process(*args) -> str:
+    """``maddpg-jax ARGS`` through ``cli.main`` (the console script's body) in this process,
+    sparing a process start and JAX's import; returns its stdout."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(list(args))
+    assert code == 0, f"exit {code}\n{out.getvalue()}\n{err.getvalue()}"
+    return out.getvalue()
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """One straight run to 1024 env steps, and one stopped at 576 and resumed to 1024."""
     base = tmp_path_factory.mktemp("cli")
     straight, resumed = base / "straight", base / "resumed"
     # Checkpoints far apart in wall time: one is written, at the end.
-    straight_out = maddpg(
+    straight_out = in_process(
         "train", "--out", str(straight), "--total-env-steps", "1024", *CONST, "--checkpoint-every", "1e6"
     )
     # Stopped between log rows (576 = 72 iterations, rows every 16), so chunked differently
     # and with a closing row that an uninterrupted run does not have: resuming must drop it.
-    maddpg("train", "--out", str(resumed), "--total-env-steps", "576", *CONST)
+    in_process("train", "--out", str(resumed), "--total-env-steps", "576", *CONST)
     assert rows(resumed / "metrics.jsonl")[-1]["env_steps"] == 576
-    out = maddpg("train", "--out", str(resumed), "--resume", "--total-env-steps", "1024", "--no-progress")
+    out = in_process("train", "--out", str(resumed), "--resume", "--total-env-steps", "1024", "--no-progress")
     return straight, resumed, out, straight_out
 
 
@@ -73,14 +85,14 @@ def test_train_writes_the_run_directory(runs):
     timed = [r for r in rs if "compute_s" in r]
     assert [r["env_steps"] for r in timed] == [256, 1024]  # the warm-up chunk and the learning one
     assert all(r["compute_s"] > 0 and r["host_s"] >= 0 for r in timed)
-    line = runs[3].stdout.strip().splitlines()[-1]
+    line = runs[3].strip().splitlines()[-1]
     assert line.startswith("wall ") and "host work" in line and line.endswith("%)"), line
 
 
 def test_resume_gives_the_same_metrics_as_one_run(runs):
     straight, resumed, out, _ = runs
     assert without_wall(rows(resumed / "metrics.jsonl")) == without_wall(rows(straight / "metrics.jsonl"))
-    assert "run directory" in out.stdout
+    assert "run directory" in out
 
 
 def test_eval_prints_the_restored_policys_return_and_draws_a_gif(runs, tmp_path):
@@ -96,7 +108,7 @@ def test_eval_prints_the_restored_policys_return_and_draws_a_gif(runs, tmp_path)
 
     straight = runs[0]
     gif = tmp_path / "episode.gif"
-    out = maddpg("eval", str(straight), "--episodes", "8", "--seed", "5", "--gif", str(gif)).stdout
+    out = in_process("eval", str(straight), "--episodes", "8", "--seed", "5", "--gif", str(gif))
     printed = float(out.split("mean return ")[1].split()[0])
     config, members = evaluation.read_run_for(straight)
     trainer, state = evaluation.load_run(straight, config, members)
@@ -155,33 +167,8 @@ def test_sweep_grid_summary(tmp_path):
     # Members with the same seed and hparams would be identical; different lrs are not.
     by = {m: [r["actor_loss"] for r in rs if r["member"] == m] for m in range(4)}
     assert by[0] != by[2]
-    # --member-chunk changes how members are batched (here: all of a device's members vmapped
-    # instead of looped one at a time), not what they compute: float32 rounding aside.
-    vm = tmp_path / "vmapped"
-    maddpg(
-        "sweep",
-        "--out",
-        str(vm),
-        "--seeds",
-        "2",
-        "--actor-lr",
-        "1e-3,3e-4",
-        "--total-env-steps",
-        "512",
-        "--member-chunk",
-        "4",
-        *TINY,
-    )
-    rv = rows(vm / "metrics.jsonl")
-    assert [(r["member"], r["env_steps"]) for r in rv] == [(r["member"], r["env_steps"]) for r in rs]
-    for k in ("mean_return", "critic_loss", "actor_loss", "q_mean"):
-        np.testing.assert_allclose(
-            np.array([r[k] for r in rv], dtype=float),  # None (warm-up) -> nan
-            np.array([r[k] for r in rs], dtype=float),
-            rtol=1e-3,
-            atol=1e-5,
-            err_msg=k,
-        )
+    # That --member-chunk changes how members are batched, not what they compute, is
+    # tests/test_parts.py's test_member_chunk_changes_how_members_are_batched_not_what_they_compute.
 
 
 @pytest.mark.parametrize(
@@ -293,7 +280,7 @@ def test_a_directory_without_checkpoint_is_reused_by_the_same_command(tmp_path):
     out.mkdir()
     (out / "config.json").write_text("{}")
     (out / "checkpoints").mkdir()
-    maddpg("train", "--out", str(out), "--total-env-steps", "512", *TINY)
+    in_process("train", "--out", str(out), "--total-env-steps", "512", *TINY)
     assert json.loads((out / "config.json").read_text())["config"]["total_env_steps"] == 512
     assert rows(out / "metrics.jsonl")[-1]["env_steps"] == 512
 
@@ -316,32 +303,33 @@ def test_resume_of_a_config_without_members_is_one_line(tmp_path, capsys):
         assert len(err.splitlines()) == 1 and "members" in err, err
 
 
-def test_a_sweep_saved_on_two_devices_opens_and_resumes_on_one(tmp_path):
-    """A 3-member sweep trained on 2 CPU devices (members padded to 4) opens in a process
-    with one device (load_policy, eval) and resumes there to the rows of a straight sweep,
-    to float32 rounding (constant learning rate; one member at a time on every device)."""
+def test_a_sweep_saved_on_two_devices_opens_and_resumes_on_one(tmp_path, capsys):
+    """A 3-member sweep trained on 2 CPU devices (members padded to 4) resumes in a process
+    with one device, and opens in this one (load_policy), to the rows of a straight sweep on
+    one device, to float32 rounding (constant learning rate; one member at a time on every
+    device)."""
+    import jax
+
     from maddpg_jax import load_policy
     from tests.flags import xla_flags
 
-    def sweep(out, total, devices, resume=False):
-        env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags(devices))
-        args = ["sweep", "--out", str(out), "--total-env-steps", str(total), "--member-chunk", "1"]
-        args += ["--resume", "--no-progress"] if resume else ["--seeds", "3", *CONST]
-        p = subprocess.run([sys.executable, "-m", "maddpg_jax.cli", *args], capture_output=True, text=True, env=env)
-        assert p.returncode == 0, p.stderr[-3000:]
-
+    assert jax.device_count() == 1  # this process: the straight sweep and load_policy
     straight, moved = tmp_path / "straight", tmp_path / "moved"
-    sweep(straight, 512, devices=2)
-    sweep(moved, 256, devices=2)
-    sweep(moved, 512, devices=1, resume=True)
+    args = lambda out: ["sweep", "--out", str(out), "--member-chunk", "1", "--no-progress"]
+    assert cli.main([*args(straight), "--total-env-steps", "512", "--seeds", "3", *CONST]) == 0, capsys.readouterr()
+    for devices, more in ((2, ["--total-env-steps", "256", "--seeds", "3", *CONST]), (1, ["--resume"])):
+        env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags(devices))
+        more = more if devices == 2 else [*more, "--total-env-steps", "512"]
+        p = subprocess.run(
+            [sys.executable, "-m", "maddpg_jax.cli", *args(moved), *more], capture_output=True, text=True, env=env
+        )
+        assert p.returncode == 0, p.stderr[-3000:]
     got, want = without_wall(rows(moved / "metrics.jsonl")), without_wall(rows(straight / "metrics.jsonl"))
-    half = sum(r["env_steps"] <= 256 for r in want)
-    assert got[:half] == want[:half]  # written by the same 2-device program
-    # Past the resume the 1-device program may round differently (XLA fuses a sharded and an
-    # unsharded program differently on some CPUs: one ulp of actor_loss was seen on an Intel
-    # CI machine), so the rows agree to float32 noise, not bit for bit.
+    # XLA compiles the one-device and the two-device program differently and may round
+    # differently (one ulp of actor_loss was seen on an Intel CI machine), so the rows agree
+    # to float32 noise, not bit for bit.
     assert [sorted(r) for r in got] == [sorted(r) for r in want]
-    for g, w in zip(got[half:], want[half:]):
+    for g, w in zip(got, want):
         assert g == {k: pytest.approx(v, rel=1e-4, abs=1e-6) if isinstance(v, float) else v for k, v in w.items()}
-    actions = [load_policy(straight, m)({"cart_0": np.ones(4, np.float32)})["cart_0"] for m in range(3)]
+    actions = [load_policy(moved, m)({"cart_0": np.ones(4, np.float32)})["cart_0"] for m in range(3)]
     assert len({float(a[0]) for a in actions}) == 3  # three members, three policies

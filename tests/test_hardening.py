@@ -292,7 +292,7 @@ def test_malformed_config_files_give_one_line(content, tmp_path_factory, capsys)
 
 
 @pytest.mark.parametrize("delay", [0.2, 1.0, 3.0])
-def test_ctrl_c_while_starting_is_one_line_and_the_same_command_runs_again(tmp_path, delay):
+def test_ctrl_c_while_starting_is_one_line_and_the_same_command_runs_again(tmp_path, delay, capsys):
     """Ctrl-C as a terminal sends it (to the child's process group) while Python imports
     (0.2 s), while it imports JAX (1 s) or while the first chunk compiles (3 s): exit 130,
     no traceback, and the run does not go on after it; the same command then trains the run,
@@ -315,8 +315,9 @@ def test_ctrl_c_while_starting_is_one_line_and_the_same_command_runs_again(tmp_p
     assert "Traceback" not in err and "Exception ignored" not in err, err
     if checkpoints(out):  # interrupted after a checkpoint (mid-run or while finishing): resume
         args = [*args, "--resume"]
-    code, _, err = maddpg(*args)
-    assert code == 0 and "Traceback" not in err, err
+    # The same command, in this process (cli.main is the console script's body): what is
+    # checked is the directory the interrupted process left, and this spares a process start.
+    assert cli.main(args) == 0, capsys.readouterr().err
 
 
 def test_a_diverging_member_is_frozen_and_the_others_train_on_untouched(tmp_path):

@@ -353,38 +353,57 @@ def _equal_to_rounding(a, b):
             np.testing.assert_array_equal(x, y)
 
 
-@pytest.mark.parametrize("member_chunk", [2, 1])
-def test_chunks_of_every_length_share_one_program_and_equal_the_scans(member_chunk):
-    """The host loop's learning chunks (run_chunk: length and selection traced) give the
-    values of the per-length scans (run), with and without policy selection, vmapped or
-    looped over members, and every length is one trace. Catches: a loop that runs one
-    iteration too many or few (one more Adam step moves parameters by ~1e-3), selection on
-    the wrong chunk or row, metrics rows past the chunk's end leaking out, or a program
-    compiled per length. Equal to float32 rounding, not bit for bit: the loop and the scan
-    are two programs, and with the older emitters the tests compile with (tests/flags.py)
-    XLA orders or contracts a few float ops differently in each (with the newer emitters
-    they matched bit for bit)."""
+@pytest.fixture(scope="module")
+def chunked():
+    """Per ``member_chunk`` (2: both members vmapped; 1: looped one at a time), the final
+    state of 10 learning iterations as per-length scans (``run``), having checked on the way
+    that the host loop's chunks (``run_chunk``: length and selection traced) give the same
+    values and that every length is one trace (see the tests below)."""
     from maddpg_jax import members as members_lib
     from maddpg_jax.parallel import MemberRunner
 
-    chex.clear_trace_counter()  # counts are kept per function name across parametrizations
-    config = Config(**TINY)
-    trainer = make_trainer(config)
-    trainer = trainer._replace(run_upto=jax.jit(chex.assert_max_traces(trainer.run_upto.__wrapped__, n=1)))
-    runner = MemberRunner(trainer, 2, member_chunk=member_chunk)
-    keys, hp = members_lib.place(runner, config, members_lib.seed_members(config, 2))
-    state, _ = runner.run(runner.init(keys, hp), hp, config.warmup_iterations, False)
-    for _ in range(2):  # the second time from a state with a kept policy
-        expected = runner.run(state, hp, 5, True, True)
-        _equal_to_rounding(runner.run_chunk(state, hp, 5, True, True), expected)
-        # 3 iterations without selection, then 2 with: the same 5 iterations, one selection.
-        first = runner.run_chunk(state, hp, 3, True, False)
-        second = runner.run_chunk(first[0], hp, 2, True, True)
-        assert first[1].mean_return.shape == (2, 3) and second[1].mean_return.shape == (2, 2)
-        joined = jax.tree.map(lambda a, b: np.concatenate([a, b], axis=1), first[1], second[1])
-        _equal_to_rounding((second[0], joined), expected)
-        state = expected[0]
-    assert np.all(np.isfinite(np.asarray(state.best_eval_return)))  # selection ran
+    out = {}
+    for member_chunk in (2, 1):
+        chex.clear_trace_counter()  # counts are kept per function name across runners
+        config = Config(**TINY)
+        trainer = make_trainer(config)
+        trainer = trainer._replace(run_upto=jax.jit(chex.assert_max_traces(trainer.run_upto.__wrapped__, n=1)))
+        runner = MemberRunner(trainer, 2, member_chunk=member_chunk)
+        keys, hp = members_lib.place(runner, config, members_lib.seed_members(config, 2))
+        state, _ = runner.run(runner.init(keys, hp), hp, config.warmup_iterations, False)
+        for _ in range(2):  # the second time from a state with a kept policy
+            expected = runner.run(state, hp, 5, True, True)
+            _equal_to_rounding(runner.run_chunk(state, hp, 5, True, True), expected)
+            # 3 iterations without selection, then 2 with: the same 5 iterations, one selection.
+            first = runner.run_chunk(state, hp, 3, True, False)
+            second = runner.run_chunk(first[0], hp, 2, True, True)
+            assert first[1].mean_return.shape == (2, 3) and second[1].mean_return.shape == (2, 2)
+            joined = jax.tree.map(lambda a, b: np.concatenate([a, b], axis=1), first[1], second[1])
+            _equal_to_rounding((second[0], joined), expected)
+            state = expected[0]
+        out[member_chunk] = state
+    return out
+
+
+def test_chunks_of_every_length_share_one_program_and_equal_the_scans(chunked):
+    """The host loop's learning chunks (run_chunk: length and selection traced) give the
+    values of the per-length scans (run), with and without policy selection, vmapped or
+    looped over members, and every length is one trace (checked in the fixture). Catches: a
+    loop that runs one iteration too many or few (one more Adam step moves parameters by
+    ~1e-3), selection on the wrong chunk or row, metrics rows past the chunk's end leaking
+    out, or a program compiled per length. Equal to float32 rounding, not bit for bit: the
+    loop and the scan are two programs, and with the older emitters the tests compile with
+    (tests/flags.py) XLA orders or contracts a few float ops differently in each (with the
+    newer emitters they matched bit for bit)."""
+    for state in chunked.values():
+        assert np.all(np.isfinite(np.asarray(state.best_eval_return)))  # selection ran
+
+
+def test_member_chunk_changes_how_members_are_batched_not_what_they_compute(chunked):
+    """Members vmapped together (``--member-chunk 2``) and looped one at a time (1) train to
+    the same state, to float32 rounding; catches a loop that mixes up members' keys,
+    hyperparameters or buffers."""
+    _equal_to_rounding(chunked[2], chunked[1])
 
 
 def test_member_state_size_decides_looping_or_vmapping_on_a_cpu():
