@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from maddpg_jax import cli
 from tests.flags import TINY
+from tests.test_cli import in_process
 
 ENV = dict(os.environ, JAX_PLATFORMS="cpu")
 # Policy selection off, and chunks (evaluation intervals) of 1024 env steps, so a signal
@@ -63,9 +64,10 @@ def reference(tmp_path_factory):
     trajectory does not depend on the run's planned length)."""
     base = tmp_path_factory.mktemp("hard")
     # const: chunks of 1024 env steps, as the signal test's run has them.
+    # Through cli.main in this process (no process start); the runs compared with these are
+    # CLI processes, which compile the same one-device program with the same XLA flags.
     for name, extra in (("a", []), ("const", ["--lr-decay", "none", *SHORT_CHUNKS])):
-        code, out, err = maddpg("train", "--out", str(base / name), "--total-env-steps", "1024", *TINY, *extra)
-        assert code == 0, err
+        in_process("train", "--out", str(base / name), "--total-env-steps", "1024", *TINY, *extra)
     return base
 
 
@@ -320,7 +322,7 @@ def test_ctrl_c_while_starting_is_one_line_and_the_same_command_runs_again(tmp_p
     assert cli.main(args) == 0, capsys.readouterr().err
 
 
-def test_a_diverging_member_is_frozen_and_the_others_train_on_untouched(tmp_path):
+def test_a_diverging_member_is_frozen_and_the_others_train_on_untouched(tmp_path, capsys):
     """A sweep member whose critic learning rate is 1e30 goes non-finite: it is frozen at its
     last finite state (its kept policy still loads and acts), marked in the summary and its
     rows, and the sweep exits 0. The healthy member is untouched: its rows and its kept
@@ -332,12 +334,12 @@ def test_a_diverging_member_is_frozen_and_the_others_train_on_untouched(tmp_path
 
     bad, good = tmp_path / "bad", tmp_path / "good"
     common = ["--total-env-steps", "1024", "--actor-lr", "2e-3", *TINY]
-    code, out, err = maddpg("sweep", "--out", str(bad), "--critic-lr", "6e-3,1e30", *common)
-    assert code == 0, err
+    # Both sweeps through cli.main in this process: one program for both, no process starts.
+    assert cli.main(["sweep", "--out", str(bad), "--critic-lr", "6e-3,1e30", *common]) == 0
+    err = capsys.readouterr().err
     assert "member 1" in err and "non-finite" in err and "the other members train on" in err
     assert "Traceback" not in err
-    code, _, err = maddpg("sweep", "--out", str(good), "--critic-lr", "6e-3,5e-3", *common)
-    assert code == 0, err
+    assert cli.main(["sweep", "--out", str(good), "--critic-lr", "6e-3,5e-3", *common]) == 0
     rows = lambda d, m: [r for r in rows_without_wall(d / "metrics.jsonl") if r["member"] == m]
     assert rows(bad, 0) == rows(good, 0) and len(rows(bad, 0)) == 8
     summary = [json.loads(x) for x in (bad / "summary.jsonl").read_text().splitlines()]

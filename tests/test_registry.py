@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from maddpg_jax import Config, envs, make_train
+from tests.test_cli import in_process
 
 TINY_ENV = "tests.tiny_env:Reach-v0"
 SMALL = dict(
@@ -49,7 +50,7 @@ def cli(*args):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny") / "run"
-    cli("train", "--env", TINY_ENV, "--out", str(out), "--no-progress", *flags(SMALL))
+    in_process("train", "--env", TINY_ENV, "--out", str(out), "--no-progress", *flags(SMALL))
     return out
 
 
