@@ -69,10 +69,15 @@ def headline(text: str, cells: int = 4, width: int = 160) -> str:
 
 def described_by(path: Path, pages: list[Path]) -> str:
     """What a lone figure or data file is: the page that names it, if one does."""
-    for page in pages:
-        if path.name in page.read_text():
-            rel = page.relative_to(RESULTS)
-            return f"a {path.suffix[1:]} of [`{rel}`]({rel})"
+    named = [page for page in pages if path.name in page.read_text()]
+    # Or the page whose name is the longest start of this one's (a second numerical path's data).
+    named += sorted((p for p in pages if path.stem.startswith(p.stem + "_")), key=lambda p: -len(p.stem))
+    if named:
+        rel = named[0].relative_to(RESULTS)
+        return f"a {path.suffix[1:]} of [`{rel}`]({rel})"
+    shown = [p for p in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))] if path.name in p.read_text()]
+    if shown:
+        return f"a {path.suffix[1:]} shown in " + ", ".join(f"`{p.relative_to(ROOT)}`" for p in shown[:2])
     return f"a {path.suffix[1:]} file"
 
 
@@ -107,8 +112,8 @@ def main() -> None:
                 text = p.read_text()
                 (title, command, machine), head = facts(text), headline(text)
             else:
-                pages = [q for q in names if q.suffix == ".md"]
-                title, command, machine, head = described_by(p, pages), "-", "-", "-"
+                md = [q for q in names if q.suffix == ".md"]
+                title, command, machine, head = described_by(p, md), "-", "-", "-"
             cell = lambda s: s.replace("|", "\\|")
             lines.append(
                 f"| [`{rel}`]({rel}){extra} | {cell(title)} | {cell(head)} | `{cell(command)}` | {cell(machine)} "

@@ -251,3 +251,15 @@ def test_time_to_return_report_counts_first_crossings_and_bounds_a_side_that_nev
     side_rows = [r for r in rows if r.startswith("| maddpg-jax") or r.startswith("| BenchMARL")]
     assert side_rows[0].split("|")[3].strip() == "-16.5, -18.0"  # best: median of -15 and -18, worst
     assert side_rows[1].split("|")[4].strip() == "-22.2, -23.0"  # last: -21.5 and -23.0
+
+
+def test_results_index_takes_each_files_headline_from_its_first_table():
+    """The index's headline is the file's own first table row (column: value), not a figure
+    typed into the index; a file without a table has none."""
+    from benchmarks.index_results import headline
+
+    table = "| path | solved | held |\n|---|---:|---:|\n| 1 | 32/32 | 31/32 |\n| 2 | 1/32 | 0/32 |\n"
+    text = "# Title\n\nprose | with a bar\n\n" + table
+    assert headline(text) == "path: 1; solved: 32/32; held: 31/32"
+    assert headline(text, cells=2) == "path: 1; solved: 32/32"
+    assert headline("no table here\n| a lone row |\n") == "-"
