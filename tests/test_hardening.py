@@ -108,7 +108,8 @@ def test_signal_checkpoints_and_exits_with_its_code(reference, tmp_path, sig, co
 def test_sigkill_at_random_moments_loses_nothing(reference, tmp_path):
     """Killed (SIGKILL) at random moments, then resumed with the same command until it
     finishes: the metrics equal an uninterrupted run's, row for row. That also pins that the
-    same command gives the same run (a separate process each time)."""
+    same command gives the same run (killed runs are processes of their own; the last resume
+    runs in this one)."""
     out = tmp_path / "run"
     rng = random.Random(0)
     p = start("train", "--out", str(out), "--total-env-steps", "1024", *TINY)
