@@ -78,10 +78,15 @@ def program_wall(config: Config, seeds: int) -> tuple[float, float]:
     return time.perf_counter() - t0, sum(chunks)
 
 
-def cli_chunks_s(run_dir: str) -> float:
-    """Seconds of a CLI run's compiled chunks (its rows' ``compute_s``, member 0's rows)."""
+def chunk_ends(run_dir: str) -> list[dict]:
+    """A CLI run's metrics rows that end a chunk (they carry ``compute_s``), member 0's."""
     rows = [json.loads(x) for x in open(os.path.join(run_dir, "metrics.jsonl"))]
-    return sum(r["compute_s"] for r in rows if "compute_s" in r and r.get("member", 0) == 0)
+    return [r for r in rows if "compute_s" in r and r.get("member", 0) == 0]
+
+
+def cli_chunks_s(run_dir: str) -> float:
+    """Seconds of a CLI run's compiled chunks."""
+    return sum(r["compute_s"] for r in chunk_ends(run_dir))
 
 
 def cli(args: list[str]) -> tuple[float, str, str]:
@@ -106,11 +111,10 @@ def steady_rate(run_dir: str, num_envs: int, members: int = 1) -> tuple[float, f
     """Env steps/s from a run's metrics rows, from the end of its first learning chunk (the
     compile behind it) to its last row: ``(over the wall time, what the progress bar shows a
     user; over the compiled chunks' seconds alone)``."""
-    rows = [json.loads(x) for x in open(os.path.join(run_dir, "metrics.jsonl"))]
-    chunk_ends = [r for r in rows if "compute_s" in r and r.get("member", 0) == 0]
-    first, last = chunk_ends[0], chunk_ends[-1]
+    ends = chunk_ends(run_dir)
+    first, last = ends[0], ends[-1]
     steps = (last["env_steps"] - first["env_steps"]) * members
-    return steps / (last["wall_s"] - first["wall_s"]), steps / sum(r["compute_s"] for r in chunk_ends[1:])
+    return steps / (last["wall_s"] - first["wall_s"]), steps / sum(r["compute_s"] for r in ends[1:])
 
 
 def case_sweep(name: str, config: Config, seeds: int, args: list[str], reps: int) -> dict:

@@ -12,6 +12,7 @@ or code that have since changed (kept because the design notes cite them).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -67,6 +68,13 @@ def headline(text: str, cells: int = 4, width: int = 160) -> str:
     return "-"
 
 
+@functools.cache
+def _doc_pages() -> list[tuple[str, str]]:
+    """(path, text) of the README and every docs page, read once."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    return [(str(p.relative_to(ROOT)), p.read_text()) for p in pages]
+
+
 def described_by(path: Path, pages: list[Path]) -> str:
     """What a lone figure or data file is: the page that names it, if one does."""
     named = [page for page in pages if path.name in page.read_text()]
@@ -75,9 +83,9 @@ def described_by(path: Path, pages: list[Path]) -> str:
     if named:
         rel = named[0].relative_to(RESULTS)
         return f"a {path.suffix[1:]} of [`{rel}`]({rel})"
-    shown = [p for p in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))] if path.name in p.read_text()]
+    shown = [name for name, text in _doc_pages() if path.name in text]
     if shown:
-        return f"a {path.suffix[1:]} shown in " + ", ".join(f"`{p.relative_to(ROOT)}`" for p in shown[:2])
+        return f"a {path.suffix[1:]} shown in " + ", ".join(f"`{name}`" for name in shown[:2])
     return f"a {path.suffix[1:]} file"
 
 
@@ -101,7 +109,8 @@ def main() -> None:
             "| --- | --- | --- | --- | --- | --- |",
         ]
         names = sorted(p for p in folder.iterdir() if p.is_file())
-        pages = {p.stem for p in names if p.suffix == ".md"}
+        md = [p for p in names if p.suffix == ".md"]
+        pages = {p.stem for p in md}
         for p in names:
             if p.suffix != ".md" and p.stem in pages:
                 continue  # listed with its page
@@ -112,7 +121,6 @@ def main() -> None:
                 text = p.read_text()
                 (title, command, machine), head = facts(text), headline(text)
             else:
-                md = [q for q in names if q.suffix == ".md"]
                 title, command, machine, head = described_by(p, md), "-", "-", "-"
             cell = lambda s: s.replace("|", "\\|")
             lines.append(

@@ -39,14 +39,20 @@ def without_wall(rs):
 CONST = [*TINY, "--lr-decay", "none"]
 
 
-def in_process(*args) -> str:
-    """``maddpg-jax ARGS`` through ``cli.main`` (the console script's body) in this process,
-    sparing a process start and JAX's import; returns its stdout."""
+def cli_main(*args) -> tuple[int, str, str]:
+    """``(exit status, stdout, stderr)`` of ``maddpg-jax ARGS`` through ``cli.main`` (the
+    console script's body) in this process, sparing a process start and JAX's import."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = cli.main(list(args))
-    assert code == 0, f"exit {code}\n{out.getvalue()}\n{err.getvalue()}"
-    return out.getvalue()
+    return code, out.getvalue(), err.getvalue()
+
+
+def in_process(*args) -> str:
+    """:func:`cli_main` that must succeed; returns its stdout."""
+    code, out, err = cli_main(*args)
+    assert code == 0, f"exit {code}\n{out}\n{err}"
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -303,7 +309,7 @@ def test_resume_of_a_config_without_members_is_one_line(tmp_path, capsys):
         assert len(err.splitlines()) == 1 and "members" in err, err
 
 
-def test_a_sweep_saved_on_two_devices_opens_and_resumes_on_one(tmp_path, capsys):
+def test_a_sweep_saved_on_two_devices_opens_and_resumes_on_one(tmp_path):
     """A 3-member sweep trained on 2 CPU devices (members padded to 4) resumes in a process
     with one device, and opens in this one (load_policy), to the rows of a straight sweep on
     one device, to float32 rounding (constant learning rate; one member at a time on every
@@ -316,14 +322,16 @@ def test_a_sweep_saved_on_two_devices_opens_and_resumes_on_one(tmp_path, capsys)
     assert jax.device_count() == 1  # this process: the straight sweep and load_policy
     straight, moved = tmp_path / "straight", tmp_path / "moved"
     args = lambda out: ["sweep", "--out", str(out), "--member-chunk", "1", "--no-progress"]
-    assert cli.main([*args(straight), "--total-env-steps", "512", "--seeds", "3", *CONST]) == 0, capsys.readouterr()
-    for devices, more in ((2, ["--total-env-steps", "256", "--seeds", "3", *CONST]), (1, ["--resume"])):
+    in_process(*args(straight), "--total-env-steps", "512", "--seeds", "3", *CONST)
+
+    def moved_sweep(devices, *more):
         env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags(devices))
-        more = more if devices == 2 else [*more, "--total-env-steps", "512"]
-        p = subprocess.run(
-            [sys.executable, "-m", "maddpg_jax.cli", *args(moved), *more], capture_output=True, text=True, env=env
-        )
+        cmd = [sys.executable, "-m", "maddpg_jax.cli", *args(moved), *more]
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env)
         assert p.returncode == 0, p.stderr[-3000:]
+
+    moved_sweep(2, "--total-env-steps", "256", "--seeds", "3", *CONST)
+    moved_sweep(1, "--resume", "--total-env-steps", "512")
     got, want = without_wall(rows(moved / "metrics.jsonl")), without_wall(rows(straight / "metrics.jsonl"))
     # XLA compiles the one-device and the two-device program differently and may round
     # differently (one ulp of actor_loss was seen on an Intel CI machine), so the rows agree

@@ -1,7 +1,5 @@
 """Interruption, hard kills, non-finite numbers, determinism and hostile input."""
 
-import contextlib
-import io
 import json
 import os
 import random
@@ -18,6 +16,7 @@ from hypothesis import strategies as st
 
 from maddpg_jax import cli
 from tests.flags import TINY
+from tests.test_cli import cli_main as maddpg  # the commands that must get past a fault
 from tests.test_cli import in_process
 
 ENV = dict(os.environ, JAX_PLATFORMS="cpu")
@@ -26,24 +25,17 @@ ENV = dict(os.environ, JAX_PLATFORMS="cpu")
 SHORT_CHUNKS = ["--eval-episodes", "0", "--eval-every", "1024"]
 
 
-def start(*args):
+def start(*args, new_session=False):
+    """A CLI process, to inject a fault into (``new_session``: in a process group of its own,
+    so a signal can reach it as a terminal's Ctrl-C does)."""
     return subprocess.Popen(
         [sys.executable, "-m", "maddpg_jax.cli", *args],
         env=ENV,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=new_session,
     )
-
-
-def maddpg(*args):
-    """``(exit status, stdout, stderr)`` of ``maddpg-jax ARGS`` through ``cli.main`` in this
-    process (the console script's body; no process start). The faults themselves are
-    injected into CLI processes (``start``); this runs the commands that must get past them."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main(list(args))
-    return code, out.getvalue(), err.getvalue()
 
 
 def rows_without_wall(path):
@@ -301,7 +293,7 @@ def test_malformed_config_files_give_one_line(content, tmp_path_factory, capsys)
 
 
 @pytest.mark.parametrize("delay", [0.2, 1.0, 3.0])
-def test_ctrl_c_while_starting_is_one_line_and_the_same_command_runs_again(tmp_path, delay, capsys):
+def test_ctrl_c_while_starting_is_one_line_and_the_same_command_runs_again(tmp_path, delay):
     """Ctrl-C as a terminal sends it (to the child's process group) while Python imports
     (0.2 s), while it imports JAX (1 s) or while the first chunk compiles (3 s): exit 130,
     no traceback, and the run does not go on after it; the same command then trains the run,
@@ -309,14 +301,7 @@ def test_ctrl_c_while_starting_is_one_line_and_the_same_command_runs_again(tmp_p
     resumes)."""
     out = tmp_path / "run"
     args = ["train", "--out", str(out), "--total-env-steps", "512", *TINY]
-    p = subprocess.Popen(
-        [sys.executable, "-m", "maddpg_jax.cli", *args],
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    p = start(*args, new_session=True)
     time.sleep(delay)
     os.killpg(p.pid, signal.SIGINT)
     _, err = p.communicate(timeout=120)
@@ -324,12 +309,13 @@ def test_ctrl_c_while_starting_is_one_line_and_the_same_command_runs_again(tmp_p
     assert "Traceback" not in err and "Exception ignored" not in err, err
     if checkpoints(out):  # interrupted after a checkpoint (mid-run or while finishing): resume
         args = [*args, "--resume"]
-    # The same command, in this process (cli.main is the console script's body): what is
-    # checked is the directory the interrupted process left, and this spares a process start.
-    assert cli.main(args) == 0, capsys.readouterr().err
+    # The same command, in this process: what is checked is the directory the interrupted
+    # process left.
+    code, _, err = maddpg(*args)
+    assert code == 0, err
 
 
-def test_a_diverging_member_is_frozen_and_the_others_train_on_untouched(tmp_path, capsys):
+def test_a_diverging_member_is_frozen_and_the_others_train_on_untouched(tmp_path):
     """A sweep member whose critic learning rate is 1e30 goes non-finite: it is frozen at its
     last finite state (its kept policy still loads and acts), marked in the summary and its
     rows, and the sweep exits 0. The healthy member is untouched: its rows and its kept
@@ -342,11 +328,11 @@ def test_a_diverging_member_is_frozen_and_the_others_train_on_untouched(tmp_path
     bad, good = tmp_path / "bad", tmp_path / "good"
     common = ["--total-env-steps", "1024", "--actor-lr", "2e-3", *TINY]
     # Both sweeps through cli.main in this process: one program for both, no process starts.
-    assert cli.main(["sweep", "--out", str(bad), "--critic-lr", "6e-3,1e30", *common]) == 0
-    err = capsys.readouterr().err
+    code, _, err = maddpg("sweep", "--out", str(bad), "--critic-lr", "6e-3,1e30", *common)
+    assert code == 0, err
     assert "member 1" in err and "non-finite" in err and "the other members train on" in err
     assert "Traceback" not in err
-    assert cli.main(["sweep", "--out", str(good), "--critic-lr", "6e-3,5e-3", *common]) == 0
+    in_process("sweep", "--out", str(good), "--critic-lr", "6e-3,5e-3", *common)
     rows = lambda d, m: [r for r in rows_without_wall(d / "metrics.jsonl") if r["member"] == m]
     assert rows(bad, 0) == rows(good, 0) and len(rows(bad, 0)) == 8
     summary = [json.loads(x) for x in (bad / "summary.jsonl").read_text().splitlines()]
