@@ -218,24 +218,41 @@ class _DropClosedLoopEchoes:
     call back into orbax's asyncio loop, which has closed; each callback's error is printed
     as a traceback (from C, past ``sys.excepthook``). The fault itself is reported once, in
     one line (:class:`FileFault`): these echoes of it are dropped. Everything else passes
-    through unchanged (a traceback is held until its last line decides)."""
+    through unchanged (a traceback is held until its last line decides). Several threads
+    print such tracebacks at once, their lines interleaved: a held block ends only when as
+    many tracebacks have ended (an unindented line) as have begun, and writes take a lock."""
+
+    _HEAD, _ECHO = "Traceback (most recent call last)", "RuntimeError: Event loop is closed"
 
     def __init__(self, stream):
-        self._stream, self._held = stream, None
+        import threading
+
+        self._stream, self._held, self._lock = stream, None, threading.Lock()
 
     def write(self, text: str) -> int:
-        if self._held is None and "Traceback (most recent call last)" not in text:
-            return self._stream.write(text)
-        self._held = (self._held or "") + text
-        lines = self._held.split("\n")
-        for i, line in enumerate(lines[1:-1], 1):  # a complete line that is not indented ends it
-            if line and not line.startswith(" ") and not line.startswith("Traceback"):
-                block, rest = "\n".join(lines[: i + 1]) + "\n", "\n".join(lines[i + 1 :])
-                self._held = None
-                if line.strip() != "RuntimeError: Event loop is closed":
-                    self._stream.write(block)
-                return len(text) if not rest else self.write(rest) and len(text)
+        with self._lock:
+            self._write(text)
         return len(text)
+
+    def _write(self, text: str) -> None:
+        if self._held is None and self._HEAD not in text:
+            self._stream.write(text)
+            return
+        self._held = (self._held or "") + text
+        lines, open_, ends = self._held.split("\n"), 0, []
+        for i, line in enumerate(lines[:-1]):  # complete lines only
+            if line.startswith(self._HEAD):
+                open_ += 1
+            elif line and not line.startswith(" ") and open_:  # a traceback's last line
+                open_, ends = open_ - 1, [*ends, line.strip()]
+                if open_ == 0:
+                    block, rest = "\n".join(lines[: i + 1]) + "\n", "\n".join(lines[i + 1 :])
+                    self._held = None
+                    if any(end != self._ECHO for end in ends):
+                        self._stream.write(block)
+                    if rest:
+                        self._write(rest)
+                    return
 
     def flush(self) -> None:
         self._stream.flush()

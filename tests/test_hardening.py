@@ -387,3 +387,26 @@ def test_a_write_fault_is_one_line_and_the_next_command_gets_past(tmp_path):
     assert not list((out / "checkpoints").glob("*tmp*"))
     code, _, err = maddpg(*args[3:])
     assert code == 0, err
+
+
+def test_closed_loop_echoes_are_dropped_even_interleaved_and_real_tracebacks_kept():
+    """TensorStore's threads print their 'Event loop is closed' tracebacks at once, lines
+    interleaved: all of them are dropped, while any other traceback passes whole."""
+    import io
+
+    from maddpg_jax.rundir import _DropClosedLoopEchoes
+
+    def through(parts):
+        out = io.StringIO()
+        stream = _DropClosedLoopEchoes(out)
+        for part in parts:
+            stream.write(part)
+        return out.getvalue()
+
+    def tb(end):
+        return ["Traceback (most recent call last):\n", '  File "x", line 1, in f\n', "    raise E\n", end + "\n"]
+
+    a, b = tb("RuntimeError: Event loop is closed"), tb("RuntimeError: Event loop is closed")
+    assert through(["before\n", a[0], b[0], a[1], b[1], a[2], a[3], b[2], b[3], "after\n"]) == "before\nafter\n"
+    real = tb("ValueError: real")
+    assert through(["x ", "y\n", *real, "z\n"]) == "x y\n" + "".join(real) + "z\n"
