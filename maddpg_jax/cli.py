@@ -24,12 +24,18 @@ def _interrupted(signum, frame):
 
 def main(argv=None) -> int:
     """Run ``maddpg-jax`` with ``argv`` (default: the command line); returns the exit status."""
+    # Installed whatever the inherited disposition: a process started with SIGINT ignored (a
+    # background job of a non-interactive shell, as some CI runners start their scripts) would
+    # otherwise ignore Ctrl-C until the run's own handler is installed and honour it after,
+    # carrying on to exit 0 after a Ctrl-C in its first seconds.
     previous = signal.getsignal(signal.SIGINT)
-    if previous is signal.default_int_handler:
+    installed = False
+    if previous in (signal.default_int_handler, signal.SIG_DFL, signal.SIG_IGN):
         try:
             signal.signal(signal.SIGINT, _interrupted)
-        except ValueError:  # not the main thread: keep Python's KeyboardInterrupt
-            previous = None
+            installed = True
+        except ValueError:  # not the main thread: keep the caller's handler
+            pass
     try:
         from maddpg_jax.commands import main as run
 
@@ -46,12 +52,16 @@ def main(argv=None) -> int:
         print("\nmaddpg-jax: interrupted", file=sys.stderr)
         return 130
     finally:
-        if previous is signal.default_int_handler:  # callers in Python get their handler back
+        if installed:  # callers in Python get their handler back
             signal.signal(signal.SIGINT, previous)
 
 
 def __getattr__(name):
-    # cli.build_parser and friends, for callers that knew them here.
+    # cli.build_parser and friends, for callers that knew them here. Dunder names are never
+    # forwarded: ``from maddpg_jax.cli import main`` (the console script) asks for ``__path__``,
+    # and forwarding it would import JAX before ``main`` installs the Ctrl-C handler.
+    if name.startswith("__"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from maddpg_jax import commands
 
     return getattr(commands, name)
