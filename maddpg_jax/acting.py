@@ -34,17 +34,30 @@ class AgentSpec:
     discrete: bool
     teams: tuple[tuple[str, tuple[int, ...]], ...]  # (team name, agent indices), in order
     action_shape: tuple[int, ...]  # the env's actions array, one env
+    # Discrete only: the soft Gumbel-softmax sample is what acts, trains and reaches the env
+    # (Config.gumbel_mode "soft", the MADDPG paper's code); the env takes probability vectors.
+    soft: bool = False
 
     @classmethod
-    def from_env(cls, env) -> AgentSpec:
+    def from_env(cls, env, gumbel_mode: str = "hard") -> AgentSpec:
+        """The spec of ``env``; ``gumbel_mode`` "soft" (discrete envs) needs an env whose
+        ``soft_actions`` is true, and raises ValueError naming the env otherwise."""
+        discrete = env.action_type == "discrete"
+        soft = discrete and gumbel_mode == "soft"
+        if soft and not getattr(env, "soft_actions", False):
+            raise ValueError(
+                f"gumbel_mode 'soft' hands the env probability vectors, and {getattr(env, 'name', env)} takes "
+                f"choices only (the paper:* scenarios take both)"
+            )
         return cls(
             env.num_agents,
             env.obs_dim,
             env.act_dim,
             tuple(env.act_sizes),
-            env.action_type == "discrete",
+            discrete,
             tuple((k, tuple(v)) for k, v in env.teams.items()),
             tuple(env.action_shape),
+            soft,
         )
 
     def critic_sees(self, critic_mode: str) -> np.ndarray:
@@ -107,12 +120,24 @@ def policy_actions(spec: AgentSpec, networks: Networks, actor_params, obs: jax.A
     return out if spec.discrete else jnp.tanh(out)
 
 
+def soft_sample(logits: jax.Array, key: jax.Array, temperature) -> jax.Array:
+    """The Gumbel-softmax sample ``softmax((logits + g) / temperature)``, ``g`` Gumbel noise:
+    what the MADDPG paper's code acts with, trains its actor through and takes as target
+    actions (its ``SoftCategoricalPd.sample``, temperature 1). ``[..., D] -> [..., D]``."""
+    return jax.nn.softmax((logits + jax.random.gumbel(key, logits.shape)) / temperature, axis=-1)
+
+
 def explore(spec: AgentSpec, networks: Networks, actor_params, obs, key, hp: HParams, scale=1.0) -> jax.Array:
     """Critic actions ``[E, A, D]`` with exploration: Gaussian noise of std
     ``scale * hp.noise_std`` clipped to [-1, 1] (continuous), or a categorical draw from
     softmax(logits / scale) as a one-hot vector (discrete: argmax(logits + scale * Gumbel
-    noise); scale 0 is the greedy action). ``scale``: the noise schedule's factor, scalar."""
+    noise); scale 0 is the greedy action), or with ``spec.soft`` the soft sample
+    softmax((logits + scale * Gumbel noise) / gumbel_temperature). ``scale``: the noise
+    schedule's factor, scalar."""
     out = policy_actions(spec, networks, actor_params, obs)
+    if spec.soft:  # soft_sample's draw, its noise scaled by the schedule
+        g = jax.random.gumbel(key, out.shape)
+        return jax.nn.softmax((out + scale * g) / hp.gumbel_temperature, axis=-1)
     if spec.discrete:
         g = jax.random.gumbel(key, out.shape)
         return jax.nn.one_hot(jnp.argmax(out + scale * g, -1), spec.act_dim, dtype=jnp.float32)
@@ -131,12 +156,17 @@ def random_actions(spec: AgentSpec, key, num_envs: int) -> jax.Array:
 
 def env_actions(spec: AgentSpec, critic_actions: jax.Array) -> jax.Array:
     """What the env takes from what the critic sees: ``[..., A, D]`` -> the env's actions
-    (``int32 [..., A]`` for discrete)."""
-    return jnp.argmax(critic_actions, -1).astype(jnp.int32) if spec.discrete else critic_actions
+    (``int32 [..., A]`` for discrete; with ``spec.soft`` the probability vectors themselves)."""
+    if spec.discrete and not spec.soft:
+        return jnp.argmax(critic_actions, -1).astype(jnp.int32)
+    return critic_actions
 
 
 def greedy_env_actions(spec: AgentSpec, networks: Networks, actor_params, obs: jax.Array) -> jax.Array:
-    """The env's actions without exploration, for ``obs [..., A, O]`` (any leading axes)."""
+    """The env's actions without exploration, for ``obs [..., A, O]`` (any leading axes):
+    for discrete actions (soft or not) the most likely choice."""
     lead = obs.shape[:-2]
     flat = obs.reshape((-1,) + obs.shape[-2:])
-    return env_actions(spec, policy_actions(spec, networks, actor_params, flat)).reshape(lead + spec.action_shape)
+    out = policy_actions(spec, networks, actor_params, flat)
+    out = jnp.argmax(out, -1).astype(jnp.int32) if spec.discrete else out
+    return out.reshape(lead + spec.action_shape)

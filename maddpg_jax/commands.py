@@ -296,11 +296,16 @@ def config_from_flags(values: dict) -> Config:
         config = Config(**values)
     except ConfigError as e:
         raise UsageError(f"{e.flag}: {str(e).split(': ', 1)[1]}") from None
-    if "=" in config.critic_mode:  # team names are the env's: check them before compiling
+    if "=" in config.critic_mode or config.gumbel_mode == "soft":  # facts of the env: check before compiling
         from maddpg_jax.acting import AgentSpec
 
+        env = envs.make(config.env, **config.env_kwargs)[0]
         try:
-            AgentSpec.from_env(envs.make(config.env, **config.env_kwargs)[0]).critic_sees(config.critic_mode)
+            spec = AgentSpec.from_env(env, config.gumbel_mode)
+        except ValueError as e:
+            raise UsageError(f"--gumbel-mode: {e}") from None
+        try:
+            spec.critic_sees(config.critic_mode)
         except ValueError as e:
             raise UsageError(f"--critic-mode: {e}") from None
     return config
@@ -521,9 +526,10 @@ def cmd_eval(args) -> int:
     s = evaluate(Path(args.run_dir), args.episodes, args.member, args.seed, args.gif)
     teams = s["team_returns"]
     per_team = "" if len(teams) < 2 else "; per team: " + ", ".join(f"{k} {v:.1f}" for k, v in teams.items())
+    measured = "".join(f"; {k} {v:.3g}" for k, v in s.get("metrics", {}).items())
     print(
         f"{args.run_dir}: {s['episodes']} episodes, no exploration noise: mean return {s['mean_return']:.1f} "
-        f"+- {s['std_return']:.1f} (min {s['min_return']:.0f}, max {s['max_return']:.0f}){per_team}"
+        f"+- {s['std_return']:.1f} (min {s['min_return']:.0f}, max {s['max_return']:.0f}){per_team}{measured}"
     )
     if args.gif:
         print(f"wrote {args.gif}")

@@ -27,6 +27,52 @@ from flax.core import FrozenDict
 # and the benchmarks' conventional baselines do.
 STABILISERS_OFF = dict(twin_critics=False, target_noise=0.0, critic_layer_norm=False, huber_delta=0.0, n_step=1)
 
+# Named groups of Config values (``--preset``): they apply to the fields a user leaves unset,
+# over the env's recommendations; a user's value always wins.
+PRESETS = {
+    # The MADDPG paper's code as it ran (openai/maddpg's train.py defaults and maddpg.py): Adam
+    # 1e-2 for both, gamma 0.95, batch 1024, a 1e6 buffer, tau 0.01, two 64-unit ReLU layers,
+    # one update of every agent per 100 env steps once 25,600 transitions are stored (its
+    # policy acts from the first step), gradients clipped to norm 0.5 per tensor, 1e-3 *
+    # mean(logits^2) on the actor, the soft Gumbel-softmax sample (temperature 1) for acting,
+    # the actor loss and the target actions, the env fed that soft vector, 25-step episodes,
+    # 60,000 episodes (1.5M env steps), the last policy kept; no stabiliser. Differences left:
+    # flax's default initialisation (lecun normal) where TensorFlow's layers used Glorot
+    # uniform; one minibatch for all agents per update, where each agent sampled its own and
+    # updated after the agents before it.
+    "paper": dict(
+        STABILISERS_OFF,
+        actor_lr=1e-2,
+        critic_lr=1e-2,
+        gamma=0.95,
+        tau=0.01,
+        batch_size=1024,
+        buffer_size=1_000_000,
+        num_envs=100,
+        updates_per_step=1,
+        warmup_env_steps=25_600,
+        warmup_actions="policy",
+        total_env_steps=1_500_000,
+        hidden_sizes=(64, 64),
+        actor_delay=1,
+        grad_clip=0.5,
+        grad_clip_scope="tensor",
+        action_penalty=0.0,
+        logit_penalty=1e-3,
+        n_step_mix=False,
+        lr_decay="none",
+        noise_decay="none",
+        explore_temperature=1.0,
+        gumbel_temperature=1.0,
+        gumbel_mode="soft",
+        reward_scale=1.0,
+        scale_obs=False,
+        final_layer_init=0.0,
+        flat_params=False,
+        keep_best=False,
+    ),
+}
+
 
 class ConfigError(ValueError):
     """A bad configuration value; ``field`` names the config field or env argument
@@ -88,6 +134,9 @@ def resolve(config: Config) -> None:
         raise ConfigError(e.arg, str(e).split(": ", 1)[1]) from None
     object.__setattr__(config, "env_kwargs", FrozenDict(resolved))
     recommended = entry.defaults_for(resolved)
+    if config.preset not in PRESETS and config.preset != "none":
+        raise ConfigError("preset", f"must be one of {['none', *PRESETS]}, got {config.preset!r}")
+    recommended.update(PRESETS.get(config.preset, {}))
     for f in dataclasses.fields(config):
         if getattr(config, f.name) is None and "default" in f.metadata:
             object.__setattr__(config, f.name, recommended.get(f.name, f.metadata["default"]))
@@ -105,6 +154,10 @@ class Config:
     """environment name (see envs.names())"""
     env_kwargs: Mapping[str, Any] = FrozenDict()
     """the env's own arguments (num_agents, coupling, action_type, ...); unset ones take the env's defaults"""
+    preset: Literal["none", "paper"] = "none"
+    """a named group of settings for the fields left unset, over the env's recommendations: 'paper' is the
+    MADDPG paper's code as it ran (its hyperparameters, update schedule and soft Gumbel-softmax semantics,
+    no stabiliser)"""
     num_envs: int = default(64)
     """parallel environments E stepped per iteration"""
     batch_size: int = default(128)
@@ -155,6 +208,21 @@ class Config:
     logit_penalty: float = default(0.0)
     """weight of mean(logits^2) in the actor loss (discrete), as the MADDPG paper's code
     regularises its policy's outputs"""
+    gumbel_mode: Literal["hard", "soft"] = default("hard")
+    """discrete actions: 'hard' acts with a sampled choice, trains the actor through a straight-through
+    one-hot Gumbel-softmax sample and takes the target actors' greedy choices; 'soft' (the MADDPG paper's
+    code) uses the soft sample softmax((logits + Gumbel noise) / T) for all three and hands it to the env
+    (an env that takes probability vectors: the paper:* scenarios)"""
+    grad_clip_scope: Literal["global", "tensor"] = default("global")
+    """grad_clip applies to the global norm of an agent's gradients, or to each tensor's norm (the paper's
+    code, tf.clip_by_norm per variable; needs --no-flat-params). With squared error the critic's threshold
+    is halved per tensor: its loss is half the paper's mean squared error, so the clipped step is the same"""
+    warmup_actions: Literal["random", "policy"] = default("random")
+    """what acts before learning starts (warmup_env_steps): uniformly random actions, or the initial
+    policy with its exploration (the paper's code acts with its policy from the first step)"""
+    keep_best: bool = default(True)
+    """with eval_episodes > 0, keep the best evaluated actors for eval and checkpoints; off keeps the
+    latest (evaluations are still run and reported)"""
     n_step: int = default(3)
     """critic targets from n-step returns: the discounted rewards of n consecutive steps of one
     env, then the target critics' bootstrap (cut short where the episode ended); 1 = MADDPG's
@@ -372,6 +440,24 @@ def validate(c: Config) -> None:
         raise ConfigError("explore_temperature", f"must be a number >= 0, got {c.explore_temperature!r}")
     if not _is_num(c.noise_final) or not 0 <= c.noise_final <= 1:
         raise ConfigError("noise_final", f"must be a number in [0, 1], got {c.noise_final!r}")
-    for name in ("twin_critics", "critic_layer_norm", "scale_obs", "flat_params", "data_parallel", "n_step_mix"):
+    for name, allowed in (
+        ("gumbel_mode", ("hard", "soft")),
+        ("grad_clip_scope", ("global", "tensor")),
+        ("warmup_actions", ("random", "policy")),
+    ):
+        if getattr(c, name) not in allowed:
+            raise ConfigError(name, f"must be one of {list(allowed)}, got {getattr(c, name)!r}")
+    if c.grad_clip_scope == "tensor" and c.flat_params is True:
+        raise ConfigError("grad_clip_scope", "'tensor' clips each tensor of an agent, which needs flat_params off")
+    names = (
+        "twin_critics",
+        "critic_layer_norm",
+        "scale_obs",
+        "flat_params",
+        "data_parallel",
+        "n_step_mix",
+        "keep_best",
+    )
+    for name in names:
         if not isinstance(getattr(c, name), bool):
             raise ConfigError(name, f"must be true or false, got {getattr(c, name)!r}")

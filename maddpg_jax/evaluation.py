@@ -18,7 +18,7 @@ from maddpg_jax import envs, rundir
 from maddpg_jax import members as members_lib
 from maddpg_jax.config import Config
 from maddpg_jax.errors import UsageError
-from maddpg_jax.training import kept_actor
+from maddpg_jax.training import episode_metrics, kept_actor, run_episodes
 
 
 def episode_returns(trainer, actor_params, episodes: int, key: jax.Array) -> np.ndarray:
@@ -27,27 +27,12 @@ def episode_returns(trainer, actor_params, episodes: int, key: jax.Array) -> np.
 
     ``actor_params``: one member's actors, leaves ``[A, ...]``.
     """
-    venv = envs.VecEnv(trainer.env, episodes)
-    weights = jnp.asarray(trainer.spec.team_weights)  # [T, A]
-    k_reset, k_run = jax.random.split(key)
-    horizon = trainer.env.horizon(trainer.env_params)
+    return np.asarray(_episodes(trainer, actor_params, episodes, key).team_returns)
 
-    @jax.jit
-    def run(k_reset, k_run):
-        obs, state = venv.reset(k_reset, trainer.env_params)
 
-        def body(carry, k):
-            obs, state, ret, alive = carry
-            actions = trainer.policy(actor_params, obs)
-            obs, state, r, term, trunc, _ = venv.step(k, state, actions, trainer.env_params)
-            ret = ret + jnp.where(alive[:, None], r @ weights.T, 0.0)
-            alive = alive & ~jnp.any(term | trunc, -1)
-            return (obs, state, ret, alive), None
-
-        init = (obs, state, jnp.zeros((episodes, weights.shape[0])), jnp.ones(episodes, bool))
-        return jax.lax.scan(body, init, jax.random.split(k_run, horizon))[0][2]
-
-    return np.asarray(run(k_reset, k_run))
+def _episodes(trainer, actor_params, episodes: int, key: jax.Array):
+    """:func:`maddpg_jax.training.run_episodes`, compiled (numbers of episodes are static)."""
+    return jax.jit(lambda params, k: run_episodes(trainer, params, k, episodes))(actor_params, key)
 
 
 def rollout_states(trainer, actor_params, key: jax.Array) -> list:
@@ -106,7 +91,8 @@ def evaluate(run_dir: Path, episodes: int, member: int, seed: int, gif: str | No
         raise UsageError(f"--member: must be in [0, {len(members) - 1}], got {member}")
     trainer, state = load_run(run_dir, config, members)
     actor = jax.tree.map(lambda x: x[member], kept_actor(config, state))
-    teams = episode_returns(trainer, actor, episodes, jax.random.key(seed))  # [N, T]
+    measured = jax.device_get(_episodes(trainer, actor, episodes, jax.random.key(seed)))
+    teams = np.asarray(measured.team_returns)  # [N, T]
     returns = teams @ (np.asarray([len(i) for _, i in trainer.spec.teams]) / trainer.spec.num_agents)
     summary = {
         "episodes": episodes,
@@ -118,6 +104,9 @@ def evaluate(run_dir: Path, episodes: int, member: int, seed: int, gif: str | No
         "max_return": float(returns.max()),
         "team_returns": {name: float(teams[:, t].mean()) for t, name in enumerate(trainer.spec.team_names)},
     }
+    metrics = episode_metrics(trainer)
+    if metrics:  # the env's episode metrics: mean over the episodes
+        summary["metrics"] = {m.name: float(measured.metrics[:, k].mean()) for k, m in enumerate(metrics)}
     rundir.write_json(Path(run_dir) / rundir.EVAL, summary)
     if gif:
         from maddpg_jax.envs.render import write_gif

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from maddpg_jax.acting import AgentSpec, mask_outputs, policy_actions, policy_outputs
+from maddpg_jax.acting import AgentSpec, mask_outputs, policy_actions, policy_outputs, soft_sample
 from maddpg_jax.networks import Networks
 
 
@@ -136,7 +136,8 @@ def polyak(new, old, tau):
 class Losses(NamedTuple):
     """The per-agent loss functions of one trainer (see :func:`make_losses`)."""
 
-    target_actions: Callable  # (target_actor_params [A,...], next_obs [..., A, O], key) -> [..., A, D]
+    # (target_actor_params [A,...], next_obs [..., A, O], key, temperature) -> [..., A, D]
+    target_actions: Callable
     critic_loss: Callable  # (critic_i, target_critic_i, i, batch, next_actions, gamma) -> (loss, mean q)
     actor_losses: Callable  # (actor_params [A,...], critic_params [A,...], batch, key, temperature) -> [A]
 
@@ -167,10 +168,14 @@ def make_losses(
     full = critic_sees is None or bool(np.all(np.asarray(critic_sees) == 1))
     critic_inputs = functools.partial(joint_inputs, None if full else jnp.asarray(critic_sees, jnp.float32))
 
-    def target_actions(target_actor_params, next_obs, key):
-        """``next_obs [..., A, O] -> [..., A, D]`` (``...``: the batch, and K for mixed targets)."""
+    def target_actions(target_actor_params, next_obs, key, temperature):
+        """``next_obs [..., A, O] -> [..., A, D]`` (``...``: the batch, and K for mixed targets):
+        the target actors' greedy one-hot choices (discrete), their soft Gumbel-softmax samples
+        (``spec.soft``, the paper's code), or their actions with smoothing noise (continuous)."""
         out = policy_actions(spec, networks, target_actor_params, agent_rows(next_obs))
-        if discrete:
+        if spec.soft:
+            out = soft_sample(out, key, temperature)
+        elif discrete:
             out = jax.nn.one_hot(jnp.argmax(out, -1), out.shape[-1], dtype=out.dtype)
         elif target_noise > 0:
             noise = jnp.clip(target_noise * jax.random.normal(key, out.shape), -target_noise_clip, target_noise_clip)
@@ -206,7 +211,9 @@ def make_losses(
             sq = jnp.sum(unmasked**2 * real, axis=(0, 2)) / (unmasked.shape[0] * real.sum(-1))
             penalty = logit_penalty * sq
         out = raw if discrete else jnp.tanh(raw)
-        if discrete:
+        if spec.soft:  # the paper's code: the gradient flows through the soft sample itself
+            out = soft_sample(out, key, temperature)
+        elif discrete:
             out = straight_through_gumbel_softmax(out, key, temperature)
 
         def one(critic_params_i, i):
@@ -220,8 +227,10 @@ def make_losses(
 
 def straight_through_gumbel_softmax(logits, key, temperature):
     """A one-hot sample of softmax(logits) in the forward pass, the gradient of the relaxed
-    sample softmax((logits + g) / temperature) in the backward pass (Jang et al. 2017, as
-    the MADDPG paper uses for discrete actions). ``logits [..., D]`` -> ``[..., D]``."""
+    sample softmax((logits + g) / temperature) in the backward pass (Jang et al. 2017). The
+    project's default for discrete actions; the MADDPG paper's code uses the relaxed sample
+    itself in both passes (``gumbel_mode="soft"``, :func:`acting.soft_sample`).
+    ``logits [..., D]`` -> ``[..., D]``."""
     g = jax.random.gumbel(key, logits.shape)
     soft = jax.nn.softmax((logits + g) / temperature, axis=-1)
     hard = jax.nn.one_hot(jnp.argmax(soft, -1), logits.shape[-1], dtype=soft.dtype)

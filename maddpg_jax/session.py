@@ -41,6 +41,7 @@ def metric_rows(
     """The ``metrics.jsonl`` rows of one chunk: one per member at every log boundary (and
     the run's last iteration). ``metrics``: host Metrics, fields ``[members, n, ...]``."""
     rows = []
+    metric_names = [m.name for m in envs.entry(config.env).metrics]
     for j in range(n):
         i = start + j + 1  # iterations done after this one
         if i % config.log_interval and i != config.num_iterations:
@@ -61,6 +62,9 @@ def metric_rows(
             if config.eval_episodes > 0:  # the latest noise-free evaluation, and the best (kept)
                 row["eval_return"] = rundir.to_python(metrics.eval_return[member, j])
                 row["best_eval_return"] = rundir.to_python(metrics.best_eval_return[member, j])
+                values = np.asarray(metrics.eval_metrics[member, j])
+                if metric_names and np.all(np.isfinite(values)):  # a row that ended an evaluation
+                    row["eval_metrics"] = {k: rundir.to_python(v) for k, v in zip(metric_names, values)}
             # Losses: means over the interval, accumulated on the device (see TrainState).
             for key, v in zip(LOSS_NAMES, metrics.interval_losses[member, j]):
                 row[key] = rundir.to_python(v)
@@ -458,13 +462,16 @@ class Reporter:
         s = self.session
         if self.tb is not None:
             for r in rows:
-                for key in ("mean_return", "episodes", *LOSS_NAMES):
-                    if r[key] is not None:
-                        self.tb.add_scalar(key if not s.sweep else f"{key}/member{r['member']}", r[key], r["env_steps"])
+                scalars = {key: r[key] for key in ("mean_return", "episodes", *LOSS_NAMES)}
+                scalars.update({f"eval/{k}": v for k, v in r.get("eval_metrics", {}).items()})
+                for key, v in scalars.items():
+                    if v is not None:
+                        self.tb.add_scalar(key if not s.sweep else f"{key}/member{r['member']}", v, r["env_steps"])
         if self.wandb is not None:
             for r in rows:
                 prefix = f"member{r['member']}/" if s.sweep else ""
                 logged = {prefix + k: v for k, v in r.items() if k != "member" and isinstance(v, (int, float))}
+                logged.update({f"{prefix}eval/{k}": v for k, v in r.get("eval_metrics", {}).items()})
                 self.wandb.log(logged, step=r["env_steps"])
 
     def close(self) -> None:

@@ -70,9 +70,12 @@ class Metrics:
     diverged_at: jax.Array  # [] int32 env steps at which the member was frozen (-1: training)
     eval_return: jax.Array  # [] the latest noise-free evaluation's mean return (NaN before one)
     best_eval_return: jax.Array  # [] the best so far (the kept actors'; -inf before one)
+    # [M] the env's episode metrics of the evaluation that ended this iteration (NaN in
+    # every other row): the means over the evaluation's episodes
+    eval_metrics: jax.Array
 
     @classmethod
-    def row(cls, num_teams: int) -> Metrics:
+    def row(cls, num_teams: int, num_metrics: int = 0) -> Metrics:
         """One iteration's shapes and dtypes (as the fields above say), known without
         tracing an iteration: a trace of one costs about as much as the loop's own."""
         f32, i32 = jnp.float32, jnp.int32
@@ -90,6 +93,7 @@ class Metrics:
             diverged_at=like((), i32),
             eval_return=like(),
             best_eval_return=like(),
+            eval_metrics=like((num_metrics,)),
         )
 
 
@@ -180,7 +184,7 @@ def iteration(trainer: Trainer, state: TrainState, hp: HParams, learn: bool, psu
     transitions stored, then ``updates_per_step`` update rounds when ``learn``."""
     c, spec = trainer.config, trainer.spec
     key, k_act, k_env, k_upd = jax.random.split(state.key, 4)
-    if learn:
+    if learn or c.warmup_actions == "policy":
         scale = noise_factor(trainer.learner, state.updates)
         if spec.discrete and c.explore_temperature != 1.0:  # 1.0: the exact computation without it
             scale = scale * c.explore_temperature
@@ -254,6 +258,7 @@ def iteration(trainer: Trainer, state: TrainState, hp: HParams, learn: bool, psu
         diverged_at=new.diverged_at,
         eval_return=state.eval_return,
         best_eval_return=state.best_eval_return,
+        eval_metrics=jnp.full((len(episode_metrics(trainer)),), jnp.nan, jnp.float32),
     )
     return new, metrics
 
@@ -264,50 +269,89 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else jnp.bool_(True)
 
 
-def evaluate_actors(trainer: Trainer, actor_params, key: jax.Array, num_episodes: int, like=None) -> jax.Array:
-    """Mean return (mean over agents of each agent's episode sum) of the greedy actors over
-    ``num_episodes`` episodes, one per env, each run to its end or the env's horizon.
+class Episodes(NamedTuple):
+    """What :func:`run_episodes` measures, one row per env (one episode each)."""
+
+    returns: jax.Array  # [N] the mean over agents of each agent's return
+    team_returns: jax.Array  # [N, T] each team's return (mean over its agents)
+    metrics: jax.Array  # [N, M] the env's episode metrics (its registry entry's), reduced
+
+
+def episode_metrics(trainer: Trainer) -> tuple:
+    """The :class:`~maddpg_jax.envs.registry.EpisodeMetric` s of the trainer's env."""
+    return envs.entry(trainer.config.env).metrics
+
+
+def run_episodes(trainer: Trainer, actor_params, key: jax.Array, num_episodes: int, like=None) -> Episodes:
+    """One noise-free episode in each of ``num_episodes`` envs, each run to its end or the
+    env's horizon, with the env's episode metrics accumulated from the state each step
+    produced (before the auto-reset). ``actor_params``: one member's, leaves ``[A, ...]``.
 
     ``like``: a boolean scalar of the caller's state. Inside ``shard_map`` the scan's carry
     must vary over the mesh axis as its outputs do; the fresh envs' constants (step
     counters, flags) would not, so they are passed through ``where(like, x, x)``, which
     types them like the state and costs nothing after XLA simplifies it."""
     venv = envs.VecEnv(trainer.env, num_episodes)
+    weights = jnp.asarray(trainer.spec.team_weights)  # [T, A]
+    metrics = episode_metrics(trainer)
     k_reset, k_run = jax.random.split(key)
     obs, env_state = venv.reset(k_reset, trainer.env_params)
 
     def body(carry, k):
-        obs, env_state, ret, alive = carry
+        obs, env_state, ret, teams, acc, steps, alive = carry
         actions = trainer.policy(actor_params, obs)
-        obs, env_state, reward, term, trunc, _ = venv.step(k, env_state, actions, trainer.env_params)
+        obs, env_state, reward, term, trunc, info = venv.step(k, env_state, actions, trainer.env_params)
         ret = ret + jnp.where(alive, reward.mean(-1), 0.0)
-        return (obs, env_state, ret, alive & ~jnp.any(term | trunc, -1)), None
+        teams = teams + jnp.where(alive[:, None], reward @ weights.T, 0.0)
+        if metrics:
+            value = jnp.stack([jax.vmap(lambda s, m=m: m.fn(trainer.env, s))(info["final_state"]) for m in metrics], -1)
+            last = jnp.asarray([m.reduce == "last" for m in metrics])
+            acc = jnp.where(alive[:, None], jnp.where(last, value, acc + value), acc)
+        steps = steps + alive
+        return (obs, env_state, ret, teams, acc, steps, alive & ~jnp.any(term | trunc, -1)), None
 
     horizon = trainer.env.horizon(trainer.env_params)
-    init = (obs, env_state, jnp.zeros(num_episodes), jnp.ones(num_episodes, bool))
+    n, t = num_episodes, weights.shape[0]
+    zeros = lambda *shape: jnp.zeros(shape, jnp.float32)
+    init = (obs, env_state, zeros(n), zeros(n, t), zeros(n, len(metrics)), zeros(n), jnp.ones(n, bool))
     if like is not None:
         init = jax.tree.map(lambda x: jnp.where(like, x, x), init)
-    return jax.lax.scan(body, init, jax.random.split(k_run, horizon))[0][2].mean()
+    _, _, ret, teams, acc, steps, _ = jax.lax.scan(body, init, jax.random.split(k_run, horizon))[0]
+    mean = jnp.asarray([m.reduce == "mean" for m in metrics], bool)
+    return Episodes(ret, teams, jnp.where(mean, acc / jnp.maximum(steps, 1.0)[:, None], acc))
 
 
-def select_policy(trainer: Trainer, state: TrainState, pmean=lambda x: x) -> TrainState:
+def evaluate_actors(trainer: Trainer, actor_params, key: jax.Array, num_episodes: int, like=None):
+    """``(score [], metrics [M])``: the mean return (mean over agents of each agent's episode
+    sum) of the greedy actors over ``num_episodes`` episodes, and the mean of each episode
+    metric of the env (see :func:`run_episodes`)."""
+    episodes = run_episodes(trainer, actor_params, key, num_episodes, like)
+    return episodes.returns.mean(), episodes.metrics.mean(0)
+
+
+def select_policy(trainer: Trainer, state: TrainState, pmean=lambda x: x) -> tuple[TrainState, jax.Array]:
     """Evaluate the current actors without noise and keep them if they score at least the
-    best so far (ties go to the newer, more trained actors). The evaluation's key is folded
+    best so far (ties go to the newer, more trained actors; with ``keep_best`` off the
+    latest are kept, see :func:`kept_actor`). Returns the state and the evaluation's episode
+    metrics ``[M]``. The evaluation's key is folded
     from the loop key without consuming it, so training itself is unchanged."""
     key = jax.random.fold_in(state.key, 0x5E1EC7)
-    like = state.iteration >= 0  # always true; typed like the state (see evaluate_actors)
-    score = pmean(evaluate_actors(trainer, state.agents.actor, key, trainer.config.eval_episodes, like))
+    like = state.iteration >= 0  # always true; typed like the state (see run_episodes)
+    score, metrics = evaluate_actors(trainer, state.agents.actor, key, trainer.config.eval_episodes, like)
+    score, metrics = pmean(score), pmean(metrics)
     better = (score >= state.best_eval_return) & (state.diverged_at < 0)  # a frozen member keeps its best
     best = jax.tree.map(lambda new, old: jnp.where(better, new, old), state.agents.actor, state.best_actor)
-    return state.replace(
+    state = state.replace(
         best_actor=best, best_eval_return=jnp.maximum(score, state.best_eval_return), eval_return=score
     )
+    return state, metrics
 
 
 def kept_actor(config: Config, state: TrainState):
     """The actors a run keeps for evaluation and deployment: the best evaluated ones when
-    policy selection is on and an evaluation has happened, else the latest."""
-    if config.eval_episodes > 0:
+    policy selection is on (``eval_episodes > 0`` and ``keep_best``) and an evaluation has
+    happened, else the latest."""
+    if config.eval_episodes > 0 and config.keep_best:
         evaluated = jnp.isfinite(state.best_eval_return)  # [] or [members]
 
         def pick(best, last):  # evaluated's axes lead: [members] against [members, A, ...]
@@ -320,10 +364,11 @@ def kept_actor(config: Config, state: TrainState):
 def select_into(trainer: Trainer, state: TrainState, metrics: Metrics, row, mean) -> tuple[TrainState, Metrics]:
     """Policy selection (``mean``: the score's mean over data-parallel devices); its result
     goes into the metrics' ``row``."""
-    state = select_policy(trainer, state, mean)
+    state, episode = select_policy(trainer, state, mean)
     return state, metrics.replace(
         eval_return=metrics.eval_return.at[row].set(state.eval_return),
         best_eval_return=metrics.best_eval_return.at[row].set(state.best_eval_return),
+        eval_metrics=metrics.eval_metrics.at[row].set(episode),
     )
 
 
@@ -350,9 +395,9 @@ def loop_chunk(trainer: Trainer, state: TrainState, hp: HParams, n: jax.Array, s
     selection stay real control flow)."""
     c = trainer.config
     # Typed like the state (where(like, ...)): inside shard_map the loop's carry must vary
-    # over the mesh axis as the rows written into it do (see evaluate_actors).
+    # over the mesh axis as the rows written into it do (see run_episodes).
     like = state.iteration >= 0
-    row = Metrics.row(len(trainer.spec.teams))
+    row = Metrics.row(len(trainer.spec.teams), len(episode_metrics(trainer)))
     buf = jax.tree.map(lambda x: jnp.where(like, jnp.zeros((c.chunk_iterations,) + x.shape, x.dtype), 0), row)
 
     def body(i, carry):
@@ -397,7 +442,7 @@ def make_trainer(
             raise ValueError(
                 f"{name} ({getattr(c, name)}) must be divisible by the {data_shards} data-parallel devices"
             )
-    spec = acting.AgentSpec.from_env(env)
+    spec = acting.AgentSpec.from_env(env, c.gumbel_mode)
     networks = network_factory(c, env)
     if c.flat_params:
         a = spec.num_agents

@@ -63,10 +63,32 @@ def pmean(learner: Learner, x):
     return jax.lax.pmean(x, learner.data_axis) if learner.data_axis else x
 
 
-def make_optimizer(config: Config, learning_rate) -> optax.GradientTransformation:
-    """Adam, after clipping to ``config.grad_clip`` global norm when that is > 0."""
+def clip_by_tensor_norm(max_norm: float) -> optax.GradientTransformation:
+    """Each tensor (leaf) scaled to norm at most ``max_norm``: TensorFlow's
+    ``clip_by_norm`` per variable, as the MADDPG paper's code clips (``t * max_norm /
+    max(||t||, max_norm)``)."""
+
+    def update(updates, state, params=None):
+        def clip(g):
+            return g * (max_norm / jnp.maximum(jnp.sqrt(jnp.sum(g**2)), max_norm))
+
+        return jax.tree.map(clip, updates), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
+def make_optimizer(config: Config, learning_rate, critic: bool = False) -> optax.GradientTransformation:
+    """Adam, after clipping to ``config.grad_clip`` (when > 0): the global norm of an agent's
+    gradients, or each tensor's norm (``grad_clip_scope`` "tensor"). Per tensor the critic's
+    threshold is halved with squared error, whose loss here is half the paper code's mean
+    squared error: the same clipped step, since Adam's step does not scale with the loss."""
     adam = optax.adam(learning_rate)
-    return optax.chain(optax.clip_by_global_norm(config.grad_clip), adam) if config.grad_clip > 0 else adam
+    if config.grad_clip <= 0:
+        return adam
+    if config.grad_clip_scope == "tensor":
+        halve = critic and config.huber_delta == 0
+        return optax.chain(clip_by_tensor_norm(config.grad_clip / 2 if halve else config.grad_clip), adam)
+    return optax.chain(optax.clip_by_global_norm(config.grad_clip), adam)
 
 
 def init_agents(learner: Learner, k_actor: jax.Array, k_critic: jax.Array, hp: HParams) -> AgentParams:
@@ -84,7 +106,7 @@ def init_agents(learner: Learner, k_actor: jax.Array, k_critic: jax.Array, hp: H
         target_actor=actor,
         target_critic=critic,
         actor_opt=jax.vmap(make_optimizer(learner.config, hp.actor_lr).init)(actor),
-        critic_opt=jax.vmap(make_optimizer(learner.config, hp.critic_lr).init)(critic),
+        critic_opt=jax.vmap(make_optimizer(learner.config, hp.critic_lr, critic=True).init)(critic),
     )
 
 
@@ -121,7 +143,7 @@ def update_critics(learner: Learner, agents: AgentParams, batch, key, hp: HParam
     ``discount``: the bootstrap's discount, scalar or [B], default ``hp.gamma``).
     Returns (critic params, opt state, loss [A], q [A])."""
     # next_obs [B, A, O], or [B, K, A, O] for mixed n-step targets
-    next_actions = learner.losses.target_actions(agents.target_actor, batch.next_obs, key)
+    next_actions = learner.losses.target_actions(agents.target_actor, batch.next_obs, key, hp.gumbel_temperature)
     grad_fn = jax.value_and_grad(learner.losses.critic_loss, has_aux=True)
     (loss, q_mean), grads = jax.vmap(grad_fn, in_axes=(0, 0, 0, None, None, None))(
         agents.critic,
@@ -132,7 +154,7 @@ def update_critics(learner: Learner, agents: AgentParams, batch, key, hp: HParam
         hp.gamma if discount is None else discount,
     )
     grads = pmean(learner, grads)
-    updates, opt = jax.vmap(make_optimizer(learner.config, hp.critic_lr * lr_scale).update)(
+    updates, opt = jax.vmap(make_optimizer(learner.config, hp.critic_lr * lr_scale, critic=True).update)(
         grads, agents.critic_opt, agents.critic
     )
     return optax.apply_updates(agents.critic, updates), opt, loss, q_mean

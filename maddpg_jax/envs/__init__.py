@@ -85,4 +85,6 @@ register(
     description="carts on parallel tracks joined by springs, one agent per cart (k=0: CartPole-v1)",
 )
 
-from maddpg_jax.envs import jaxmarl_adapter  # noqa: E402,F401  (registers jaxmarl:MPE_*; imports JaxMARL only when made)
+# Registered after MultiCartPole: JaxMARL's scenarios (JaxMARL imported only when one is made)
+# and the paper's own (pure JAX).
+from maddpg_jax.envs import jaxmarl_adapter, mpe_paper  # noqa: E402,F401

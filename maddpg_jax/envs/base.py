@@ -164,7 +164,8 @@ class Environment:
 
         Returns ``(obs, state, reward, terminated, truncated, info)``; when the episode
         ended, ``obs`` and ``state`` are the next episode's first, and
-        ``info["final_observation"]`` is the true observation after this step.
+        ``info["final_observation"]`` is the true observation after this step and
+        ``info["final_state"]`` the state it came from.
         """
         k_step, k_reset = jax.random.split(key)
         return self.step_and_reset(k_step, state, actions, params, self.reset_env(k_reset, params))
@@ -179,5 +180,6 @@ class Environment:
         done = jnp.any(terminated | truncated)
         fresh_obs, fresh_state = fresh
         new_state = jax.tree.map(lambda r, s: jnp.where(done, r, s), fresh_state, after)
-        info = {**info, "final_observation": obs}
+        # The step's own state too (before the reset): episode metrics are read from it.
+        info = {**info, "final_observation": obs, "final_state": after}
         return jnp.where(done, fresh_obs, obs), new_state, reward, terminated, truncated, info

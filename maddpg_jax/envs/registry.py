@@ -57,6 +57,35 @@ class EnvArg:
         return value
 
 
+REDUCTIONS = ("sum", "mean", "last")
+
+
+@dataclasses.dataclass(frozen=True)
+class EpisodeMetric:
+    """A quantity the noise-free evaluation accumulates over each episode, besides the return
+    (the MADDPG paper's metrics: target reached, landmark distance, collisions, touches,
+    reconstruction success).
+
+    Attributes:
+        name: the key it is reported under (``eval.json``, metrics rows, loggers).
+        fn: ``fn(env, state) -> float32 []``: its value after one step, from the env state
+            that step produced (before any auto-reset), as the original MPE's
+            ``benchmark_data`` is computed after the world's step.
+        reduce: how an episode's per-step values become one number: ``"sum"`` (e.g. touches
+            per episode), ``"mean"`` (per step) or ``"last"`` (the episode's last step).
+        help: one line: what it measures, and its unit.
+    """
+
+    name: str
+    fn: Callable
+    reduce: str = "sum"
+    help: str = ""
+
+    def __post_init__(self):
+        if self.reduce not in REDUCTIONS:
+            raise ValueError(f"metric {self.name!r}: reduce must be one of {list(REDUCTIONS)}, got {self.reduce!r}")
+
+
 @dataclasses.dataclass(frozen=True)
 class EnvEntry:
     """A registered env.
@@ -74,6 +103,7 @@ class EnvEntry:
             depend on an env argument, over ``defaults`` (e.g. discrete actions' own actor
             learning rate); :meth:`defaults_for` merges them.
         description: one line for ``--help``.
+        metrics: :class:`EpisodeMetric` s the noise-free evaluation reports for this env.
     """
 
     name: str
@@ -84,6 +114,7 @@ class EnvEntry:
     defaults: dict = dataclasses.field(default_factory=dict)
     description: str = ""
     arg_defaults: dict = dataclasses.field(default_factory=dict)
+    metrics: tuple[EpisodeMetric, ...] = ()
 
     def defaults_for(self, resolved: dict) -> dict:
         """The recommended Config values for the env args ``resolved`` (every arg's value,
@@ -117,14 +148,27 @@ def register(
     defaults=None,
     description: str = "",
     arg_defaults=None,
+    metrics=(),
 ) -> EnvEntry:
     """Add an env to the registry (replacing an entry of the same name) and return its entry;
     the arguments are :class:`EnvEntry`'s fields. An ``arg_defaults`` key must name an arg."""
     unknown = set(arg_defaults or {}) - {a.name for a in args}
     if unknown:
         raise ValueError(f"{name}: arg_defaults names {sorted(unknown)}, which are not among its args")
+    metrics = tuple(metrics)
+    metric_names = [m.name for m in metrics]
+    if len(set(metric_names)) != len(metric_names):
+        raise ValueError(f"{name}: metric names must differ, got {metric_names}")
     entry = EnvEntry(
-        name, factory, tuple(args), solved_return, renderer, dict(defaults or {}), description, dict(arg_defaults or {})
+        name,
+        factory,
+        tuple(args),
+        solved_return,
+        renderer,
+        dict(defaults or {}),
+        description,
+        dict(arg_defaults or {}),
+        metrics,
     )
     _REGISTRY[name] = entry
     return entry
