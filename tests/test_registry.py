@@ -23,6 +23,7 @@ SMALL = dict(
     warmup_env_steps=160,
     hidden_sizes=(16, 16),
     log_every=64,
+    eval_every=320,  # an evaluation mid-run and at the end: rows with the env's episode metrics
 )
 
 
@@ -101,5 +102,34 @@ def test_eval_of_the_tiny_env(trained):
     out = cli("eval", str(trained), "--episodes", "50")
     summary = json.loads((trained / "eval.json").read_text())
     assert summary["episodes"] == 50 and f"mean return {summary['mean_return']:.1f}" in out
+    # The env's own episode metrics, in eval.json and the eval line.
+    assert set(summary["metrics"]) == {"gap", "far_steps", "final_near"}
+    assert f"gap {summary['metrics']['gap']:.3g}" in out and 0 <= summary["metrics"]["far_steps"] <= 12
+    rows = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
+    evaluated = [r for r in rows if "eval_metrics" in r]  # the rows that ended an evaluation
+    assert evaluated and all(set(r["eval_metrics"]) == {"gap", "far_steps", "final_near"} for r in evaluated)
+    assert len(evaluated) < len(rows)
     # 12 steps of -|x| per agent with |x| <= 1 + 12 * 0.3: bounded, and negative.
     assert -12 * 4.6 < summary["mean_return"] < 0
+
+
+def test_episode_metrics_reduce_as_declared_against_a_rollout_by_hand():
+    """run_episodes' sum, mean and last of the tiny env's metrics equal a plain Python
+    rollout of the same policy, step by step (12-step episodes: every step counts)."""
+    from maddpg_jax.training import make_trainer, run_episodes
+
+    config = Config(env=TINY_ENV, **SMALL)
+    trainer = make_trainer(config)
+    state = trainer.init(jax.random.key(0), config.hparams())
+    actor = state.agents.actor
+    got = run_episodes(trainer, actor, jax.random.key(1), 4)
+    env, params = trainer.env, trainer.env_params
+    k_reset, k_run = jax.random.split(jax.random.key(1))
+    obs, st = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, 4), params)
+    gap, far, final = np.zeros(4), np.zeros(4), np.zeros(4)
+    for k in jax.random.split(k_run, env.horizon(params)):
+        actions = trainer.policy(actor, obs)
+        obs, st, *_, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(jax.random.split(k, 4), st, actions, params)
+        x = np.asarray(info["final_state"].x)
+        gap, far, final = gap + np.abs(x[:, 0] - x[:, 1]), far + (np.abs(x[:, 1]) > 0.5), x[:, 0]
+    np.testing.assert_allclose(got.metrics, np.stack([gap / 12, far, final], -1), rtol=1e-5, atol=1e-6)

@@ -50,4 +50,10 @@ class Reach(envs.Environment):
         return self._obs(x), ReachState(x, time), -jnp.abs(x), jnp.zeros((2,), bool), truncated, {}
 
 
-envs.register("tests.tiny_env:Reach-v0", lambda: (Reach(), ReachParams()), defaults={"gamma": 0.9})
+# Episode metrics, one of each reduction: what the noise-free evaluation reports for this env.
+METRICS = (
+    envs.EpisodeMetric("gap", lambda env, s: jnp.abs(s.x[0] - s.x[1]), "mean", "mean distance between the points"),
+    envs.EpisodeMetric("far_steps", lambda env, s: (jnp.abs(s.x[1]) > 0.5).astype(jnp.float32), "sum", "steps far"),
+    envs.EpisodeMetric("final_near", lambda env, s: s.x[0], "last", "the near point at the end"),
+)
+envs.register("tests.tiny_env:Reach-v0", lambda: (Reach(), ReachParams()), defaults={"gamma": 0.9}, metrics=METRICS)

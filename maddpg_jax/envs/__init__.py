@@ -12,7 +12,7 @@ import math
 
 from maddpg_jax.envs.base import ACTION_TYPES, Environment
 from maddpg_jax.envs.multi_cartpole import OBS_MODES, EnvParams, EnvState, MultiCartPole
-from maddpg_jax.envs.registry import EnvArg, EnvArgError, EnvEntry, entry, make, names, register
+from maddpg_jax.envs.registry import EnvArg, EnvArgError, EnvEntry, EpisodeMetric, entry, make, names, register
 from maddpg_jax.envs.spaces import Box, Discrete
 from maddpg_jax.envs.vec_env import VecEnv
 
@@ -27,6 +27,7 @@ __all__ = [
     "EnvParams",
     "EnvState",
     "Environment",
+    "EpisodeMetric",
     "MultiCartPole",
     "VecEnv",
     "entry",
