@@ -282,10 +282,12 @@ def episode_metrics(trainer: Trainer) -> tuple:
     return envs.entry(trainer.config.env).metrics
 
 
-def run_episodes(trainer: Trainer, actor_params, key: jax.Array, num_episodes: int, like=None) -> Episodes:
+def run_episodes(trainer: Trainer, actor_params, key: jax.Array, num_episodes: int, like=None, act=None) -> Episodes:
     """One noise-free episode in each of ``num_episodes`` envs, each run to its end or the
     env's horizon, with the env's episode metrics accumulated from the state each step
     produced (before the auto-reset). ``actor_params``: one member's, leaves ``[A, ...]``.
+    ``act``: another policy instead of the actors, ``act(obs [N, A, O], env_state, key) ->
+    env actions`` (a random or scripted baseline).
 
     ``like``: a boolean scalar of the caller's state. Inside ``shard_map`` the scan's carry
     must vary over the mesh axis as its outputs do; the fresh envs' constants (step
@@ -299,7 +301,7 @@ def run_episodes(trainer: Trainer, actor_params, key: jax.Array, num_episodes: i
 
     def body(carry, k):
         obs, env_state, ret, teams, acc, steps, alive = carry
-        actions = trainer.policy(actor_params, obs)
+        actions = trainer.policy(actor_params, obs) if act is None else act(obs, env_state, jax.random.fold_in(k, 1))
         obs, env_state, reward, term, trunc, info = venv.step(k, env_state, actions, trainer.env_params)
         ret = ret + jnp.where(alive, reward.mean(-1), 0.0)
         teams = teams + jnp.where(alive[:, None], reward @ weights.T, 0.0)

@@ -622,7 +622,7 @@ def paper_metrics(scenario: str) -> tuple:
                 "eve_success",
                 _crypto_success(CRYPTO_EVE),
                 "last",
-                "1 if Eve's utterance at the episode's end names the goal colour (chance: 0.5)",
+                "1 if Eve's utterance at the episode's end names the goal colour (a guess between the two: 0.5)",
             ),
         ),
         "simple_push": (

@@ -1,0 +1,424 @@
+"""The MADDPG paper's table (Lowe et al. 2017, Section 5) in one command.
+
+    python benchmarks/paper_table.py                 # the whole table: both settings, 5 seeds, 1.5M env steps
+    python benchmarks/paper_table.py --quick         # a smoke run: 2 seeds, 30k env steps, into runs/
+    python benchmarks/paper_table.py --scenarios simple_tag --settings paper --seeds 8
+
+Every experiment of the paper on its own scenarios as its code ran them (``paper:*``,
+discrete actions), with its matchups: MADDPG and DDPG (a ``local`` critic: independent
+DDPG) on each side of predator-prey, physical deception, covert communication and
+keep-away; MADDPG and DDPG on cooperative communication and navigation. Each matchup trains
+``--seeds`` seeds in one program (``maddpg_jax.sweep``, the user's path) with two settings:
+``paper`` (``--preset paper``: the paper's code's hyperparameters and soft Gumbel-softmax
+semantics) and ``defaults`` (the project's recommendations for the scenario). Each seed's
+kept policy is then scored without exploration noise over ``--eval-episodes`` episodes
+(the paper: "1000 further iterations") by the scenario's episode metrics, beside a random
+policy and, where one is easy, a scripted one.
+
+Every (setting, scenario, matchup) trains in a run directory under ``--out``; one that
+finished holds ``table.json`` and is not trained again, one that stopped resumes, so the
+same command carries a long table across interruptions. Writes
+``benchmarks/results/mpe/paper_table.{md,json,png}`` (``--quick``: beside its runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from maddpg_jax.parallel import configure_host_devices
+
+configure_host_devices()
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from benchmarks.common import command_line, machine
+from maddpg_jax import Config, RunStopped, envs
+from maddpg_jax import sweep as train_sweep
+from maddpg_jax.evaluation import load_run, read_run_for
+from maddpg_jax.rundir import atomic_write_text
+from maddpg_jax.training import kept_actor, make_trainer, run_episodes
+
+SETTINGS = ("paper", "defaults")
+# Each competitive scenario's two sides, (team, name), the side the paper names first first.
+SIDES = {
+    "simple_tag": (("adversaries", "predators"), ("agents", "prey")),
+    "simple_adversary": (("agents", "good agents"), ("adversaries", "adversary")),
+    "simple_crypto": (("alice_bob", "Alice & Bob"), ("eve", "Eve")),
+    "simple_push": (("agents", "agent"), ("adversaries", "adversary")),
+}
+SCENARIOS = (
+    "simple_speaker_listener",
+    "simple_spread",
+    "simple_tag",
+    "simple_adversary",
+    "simple_crypto",
+    "simple_push",
+)
+ALGORITHMS = {"maddpg": "joint", "ddpg": "local"}
+# The paper's main text (Section 5.2): (scenario, matchup, metric) -> the number it states.
+# The appendix's tables are not reproduced in its main text; cells it does not state are blank.
+PAPER = {
+    ("simple_speaker_listener", "maddpg", "target_reached"): "0.840",
+    ("simple_speaker_listener", "ddpg", "target_reached"): "fails",
+    ("simple_spread", "maddpg", "collisions"): "≈ ½ of DDPG's",
+    ("simple_spread", "maddpg", "landmark_distance"): "slightly < DDPG's",
+    ("simple_tag", "maddpg_vs_ddpg", "touches"): "16.1",
+    ("simple_tag", "ddpg_vs_maddpg", "touches"): "10.3",
+    ("simple_adversary", "maddpg_vs_maddpg", "agents_success"): "≈ 0.94",
+    ("simple_adversary", "maddpg_vs_ddpg", "agents_success"): "≈ 0.94",
+    ("simple_adversary", "maddpg_vs_ddpg", "adversary_success"): "0.164",
+    ("simple_crypto", "maddpg_vs_maddpg", "bob_minus_eve"): "0.524",
+    ("simple_crypto", "ddpg_vs_ddpg", "bob_minus_eve"): "0.251",
+    ("simple_crypto", "maddpg_vs_maddpg", "eve_success"): "≈ 0.5",
+}
+DERIVED = {"simple_crypto": ("bob_minus_eve", "bob_success", "eve_success")}  # name, a, b: a - b per seed
+
+
+def matchups(scenario: str) -> dict[str, str]:
+    """``{matchup: critic_mode}``: ``maddpg`` / ``ddpg`` for a cooperative scenario,
+    ``A_vs_B`` (the first side's algorithm, then the second's) for a competitive one."""
+    if scenario not in SIDES:
+        return dict(ALGORITHMS)
+    (first, _), (second, _) = SIDES[scenario]
+    return {f"{a}_vs_{b}": f"{first}={ALGORITHMS[a]},{second}={ALGORITHMS[b]}" for a in ALGORITHMS for b in ALGORITHMS}
+
+
+def matchup_label(scenario: str, matchup: str) -> str:
+    if scenario not in SIDES:
+        return matchup.upper()
+    (_, first), (_, second) = SIDES[scenario]
+    a, b = matchup.split("_vs_")
+    return f"{a.upper()} {first} vs {b.upper()} {second}"
+
+
+def metric_names(scenario: str) -> list[str]:
+    names = [m.name for m in envs.entry("paper:" + scenario).metrics]
+    return names + ([DERIVED[scenario][0]] if scenario in DERIVED else [])
+
+
+def config_for(a, setting: str, scenario: str, critic_mode: str) -> Config:
+    return Config(
+        env="paper:" + scenario,
+        preset="paper" if setting == "paper" else "none",
+        critic_mode=critic_mode,
+        total_env_steps=a.total_env_steps,
+        seed=a.seed_start,
+        **({"warmup_env_steps": min(25_600, a.total_env_steps // 4)} if a.quick else {}),
+    )
+
+
+def measure(run_dir: Path, episodes: int, seed: int) -> list[dict]:
+    """Each member's kept policy over ``episodes`` noise-free episodes: the env's metrics
+    and each team's return, means over the episodes (one program for all members)."""
+    config, members = read_run_for(run_dir)
+    trainer, state = load_run(run_dir, config, members)
+    actors = jax.tree.map(lambda x: x[: len(members)], kept_actor(config, state))
+    keys = jax.random.split(jax.random.key(seed), len(members))
+    out = jax.jit(jax.vmap(lambda p, k: run_episodes(trainer, p, k, episodes)))(actors, keys)
+    names = [m.name for m in envs.entry(config.env).metrics]
+    rows = []
+    for i, member in enumerate(members):
+        metrics = {n: float(np.mean(out.metrics[i, :, k])) for k, n in enumerate(names)}
+        teams = {t: float(np.mean(out.team_returns[i, :, k])) for k, t in enumerate(trainer.spec.team_names)}
+        rows.append({"seed": member["seed"], "metrics": metrics, "team_returns": teams})
+    return rows
+
+
+def run_group(a, setting: str, scenario: str, matchup: str, critic_mode: str) -> dict:
+    """Train (or resume) one matchup's seeds and measure them; reuse a finished group."""
+    run_dir = Path(a.out) / setting / scenario / matchup
+    done = run_dir / "table.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    config = config_for(a, setting, scenario, critic_mode)
+    resume = (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir())
+    print(f"{setting} {scenario} {matchup}: {'resuming' if resume else 'training'} {a.seeds} seeds", flush=True)
+    # Checkpoints every 15 minutes: an interrupted table loses at most that much of a group.
+    try:
+        train_sweep(config, a.seeds, out=run_dir, resume=resume, progress=False, checkpoint_every=900)
+    except RunStopped as e:
+        if e.status != 3:  # 3: every member went non-finite; their last finite policies are measured
+            raise
+    # The run's own clock, which a resumed run carries on from its checkpoint: the wall time
+    # of the group as if uninterrupted (pauses between sessions excluded).
+    wall = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])["wall_s"]
+    t0 = time.perf_counter()
+    members = measure(run_dir, a.eval_episodes, seed=a.seed_start + 10_000)
+    summary = run_dir / "summary.jsonl"
+    for m, row in zip(members, map(json.loads, summary.read_text().splitlines() if summary.exists() else [])):
+        m["diverged_at_env_steps"] = row.get("diverged_at_env_steps")
+    group = {
+        "setting": setting,
+        "scenario": scenario,
+        "matchup": matchup,
+        "critic_mode": critic_mode,
+        "env_steps": config.total_env_steps,
+        "train_wall_s": round(wall, 1),
+        "resumed": resume,
+        "eval_wall_s": round(time.perf_counter() - t0, 1),
+        "members": members,
+    }
+    atomic_write_text(done, json.dumps(group, indent=1))
+    if not a.keep_checkpoints:  # the replay buffers take gigabytes per group; the table keeps its numbers
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    return group
+
+
+# -- baselines: a random policy, and a scripted one where one is easy ----------------------------------
+
+
+def toward(delta: jax.Array) -> jax.Array:
+    """``[..., 2] -> int32 [...]``: the discrete move (no-op, +x, -x, +y, -y) along the
+    larger component of ``delta`` (no-op within 0.01)."""
+    x, y = delta[..., 0], delta[..., 1]
+    along_x = jnp.where(x > 0, 1, 2)
+    along_y = jnp.where(y > 0, 3, 4)
+    move = jnp.where(jnp.abs(x) >= jnp.abs(y), along_x, along_y)
+    return jnp.where(jnp.hypot(x, y) < 0.01, 0, move).astype(jnp.int32)
+
+
+def goal_position(s, first: int, other: bool = False) -> jax.Array:
+    """``[N, 2]``: each env's goal landmark (``other``: the other of two), landmarks from
+    entity ``first`` on."""
+    index = first + (1 - s.goal if other else s.goal)
+    return s.p_pos[jnp.arange(s.p_pos.shape[0]), index]
+
+
+def scripted(scenario: str):
+    """``act(obs, state, key)`` of a hand-written policy (from the env state), or None."""
+    a = {"simple_speaker_listener": 2, "simple_spread": 3, "simple_tag": 4, "simple_adversary": 3}.get(scenario)
+    if scenario == "simple_speaker_listener":  # the speaker names the goal, the listener goes there
+        return lambda obs, s, k: jnp.stack([s.goal, toward(goal_position(s, 2) - s.p_pos[:, 1])], -1)
+    if scenario == "simple_spread":  # agent i to landmark i
+        return lambda obs, s, k: toward(s.p_pos[:, a:] - s.p_pos[:, :a])
+    if scenario == "simple_tag":  # predators run straight at the prey, the prey moves at random
+
+        def act(obs, s, k):
+            chase = toward(s.p_pos[:, 3:4] - s.p_pos[:, :3])
+            return jnp.concatenate([chase, jax.random.randint(k, (obs.shape[0], 1), 0, 5)], -1)
+
+        return act
+    if scenario == "simple_adversary":  # one good agent on the goal, one on the other landmark
+
+        def act(obs, s, k):
+            goal, other = goal_position(s, a), goal_position(s, a, other=True)
+            middle = s.p_pos[:, a:].mean(1)
+            moves = [toward(middle - s.p_pos[:, 0]), toward(goal - s.p_pos[:, 1]), toward(other - s.p_pos[:, 2])]
+            return jnp.stack(moves, -1)
+
+        return act
+    if scenario == "simple_crypto":  # Alice says goal xor key, Bob decodes with the key, Eve repeats Alice
+
+        def act(obs, s, k):
+            heard = jnp.argmax(s.c[:, 2], -1)
+            return jnp.stack([heard, (heard + s.key) % 2, (s.goal + s.key) % 2], -1).astype(jnp.int32)
+
+        return act
+    if scenario == "simple_push":  # both head for the goal
+
+        def act(obs, s, k):
+            goal = goal_position(s, 2)
+            return jnp.stack([toward(goal - s.p_pos[:, 0]), toward(goal - s.p_pos[:, 1])], -1)
+
+        return act
+    return None
+
+
+def baselines(scenario: str, episodes: int) -> dict:
+    """``{"random": {...}, "scripted": {...}}``: each policy's metrics over ``episodes``."""
+    config = Config(env="paper:" + scenario, total_env_steps=1000, num_envs=8, batch_size=8, buffer_size=64)
+    trainer = make_trainer(config)
+    sizes = jnp.asarray(trainer.spec.act_sizes)
+
+    def random(obs, s, k):
+        return jax.random.randint(k, obs.shape[:2], 0, sizes).astype(jnp.int32)
+
+    names = [m.name for m in envs.entry(config.env).metrics]
+    out = {}
+    for name, act in (("random", random), ("scripted", scripted(scenario))):
+        if act is None:
+            continue
+        ep = jax.jit(lambda k, act=act: run_episodes(trainer, None, k, episodes, act=act))(jax.random.key(7))
+        out[name] = {n: float(np.mean(ep.metrics[:, i])) for i, n in enumerate(names)}
+        if scenario in DERIVED:
+            d, x, y = DERIVED[scenario]
+            out[name][d] = out[name][x] - out[name][y]
+    return out
+
+
+# -- the results ------------------------------------------------------------------------------------------
+
+
+def per_seed(group: dict, metric: str) -> list[float]:
+    if group["scenario"] in DERIVED and metric == DERIVED[group["scenario"]][0]:
+        _, x, y = DERIVED[group["scenario"]]
+        return [m["metrics"][x] - m["metrics"][y] for m in group["members"]]
+    return [m["metrics"][metric] for m in group["members"]]
+
+
+def cell(values: list[float] | None) -> str:
+    if not values:
+        return "–"
+    return f"{np.median(values):.3g} [{min(values):.3g}, {max(values):.3g}]"
+
+
+def render(a, groups: list[dict], base: dict, command: str) -> str:
+    by = {(g["setting"], g["scenario"], g["matchup"]): g for g in groups}
+    lines = [
+        "# The MADDPG paper's table, reproduced",
+        "",
+        f"Lowe et al. 2017, Section 5: every experiment and matchup on the paper's own scenarios (`paper:*`, "
+        f"discrete actions), {a.seeds} seeds ({a.seed_start}–{a.seed_start + a.seeds - 1}) per matchup in one "
+        f"program, {a.total_env_steps:,} env steps each (the paper: 60,000 episodes of 25 steps = 1.5M). Each "
+        f"seed's kept policy is scored without exploration noise over {a.eval_episodes:,} episodes; a cell "
+        "gives the median over seeds and [lowest, highest]. `--preset paper` is the paper's code as it ran "
+        "(its last policy is kept); `defaults` is the project's recommendation for the scenario (its best "
+        "evaluated policy is kept).",
+        "",
+        f"Machine: {machine()}. Date: {datetime.date.today().isoformat()}. Command: `{command}`",
+        "",
+        "Metrics (each scenario's registry entry; the original `benchmark_data`, reduced per episode): "
+        "`target_reached` the listener's disc overlaps the goal landmark's at the episode's end (distance "
+        "< 0.115); `landmark_distance` the sum over landmarks of the nearest agent's distance, mean over steps; "
+        "`collisions` pairs of agents in contact, summed over steps; `touches` (predator, prey) pairs in contact, "
+        "summed over steps; `agents_success` / `adversary_success` within 0.4 of the goal at the end; "
+        "`bob_success` / `eve_success` the utterance names the goal at the end, `bob_minus_eve` their "
+        'difference per seed (the paper\'s "relative success"). The paper evaluated its sampled (stochastic) '
+        "policy; these are noise-free.",
+        "",
+    ]
+    for scenario in a.scenarios:
+        lines += [f"## {scenario}", ""]
+        head = "| matchup | metric | paper | " + " | ".join(f"`{s}`" for s in a.settings) + " | random | scripted |"
+        lines += [head, "|" + "---|" * (5 + len(a.settings))]
+        for matchup in matchups(scenario):
+            for metric in metric_names(scenario):
+                cells = [
+                    cell(per_seed(by[(s, scenario, matchup)], metric)) if (s, scenario, matchup) in by else "–"
+                    for s in a.settings
+                ]
+                b = base.get(scenario, {})
+                ref = [f"{b[k][metric]:.3g}" if k in b and metric in b[k] else "–" for k in ("random", "scripted")]
+                paper = PAPER.get((scenario, matchup, metric), "")
+                lines.append(
+                    f"| {matchup_label(scenario, matchup)} | `{metric}` | {paper} | " + " | ".join(cells + ref) + " |"
+                )
+        lines.append("")
+    lines += [
+        "## Cost",
+        "",
+        "| setting | scenario | matchups | train wall s | eval wall s |",
+        "|---|---|---:|---:|---:|",
+    ]
+    total = 0.0
+    for s in a.settings:
+        for scenario in a.scenarios:
+            gs = [by[(s, scenario, m)] for m in matchups(scenario) if (s, scenario, m) in by]
+            if gs:
+                train, ev = sum(g["train_wall_s"] for g in gs), sum(g["eval_wall_s"] for g in gs)
+                total += train + ev
+                lines.append(f"| `{s}` | {scenario} | {len(gs)} | {train:,.0f} | {ev:,.0f} |")
+    lines += ["", f"Total: {total:,.0f} s ({total / 60:,.1f} min) of training and evaluation.", ""]
+    return "\n".join(lines)
+
+
+def plot(a, groups: list[dict], path: str) -> None:
+    """Each scenario's metrics over training (the noise-free evaluations during the run,
+    median over seeds): one panel per (scenario, metric), a line per matchup and setting."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(sc, m) for sc in a.scenarios for m in metric_names(sc) if m not in ("final_distance",)]
+    cols = 3
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.2 * rows), squeeze=False)
+    for ax, (scenario, metric) in zip(axes.flat, panels):
+        for g in groups:
+            if g["scenario"] != scenario:
+                continue
+            path_rows = Path(a.out) / g["setting"] / scenario / g["matchup"] / "metrics.jsonl"
+            series: dict[int, list] = {}
+            for line in path_rows.read_text().splitlines():
+                r = json.loads(line)
+                ev = r.get("eval_metrics")
+                if ev is None:
+                    continue
+                v = ev[DERIVED[scenario][1]] - ev[DERIVED[scenario][2]] if metric not in ev else ev[metric]
+                series.setdefault(r["env_steps"], []).append(v)
+            if series:
+                xs = sorted(series)
+                style = "-" if g["setting"] == "paper" else "--"
+                ax.plot(xs, [np.median(series[x]) for x in xs], style, label=f"{g['matchup']} ({g['setting']})")
+        ax.set_title(f"{scenario}: {metric}", fontsize=9)
+        ax.set_xlabel("env steps", fontsize=8)
+        ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="a smoke run: 2 seeds, 30k env steps, 100 episodes")
+    p.add_argument("--settings", default=",".join(SETTINGS), help="paper, defaults or both")
+    p.add_argument("--scenarios", default=",".join(SCENARIOS))
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--seed-start", type=int, default=0)
+    p.add_argument("--total-env-steps", type=int, default=1_500_000)
+    p.add_argument("--eval-episodes", type=int, default=1000)
+    p.add_argument("--keep-checkpoints", action="store_true", help="keep each finished group's checkpoints")
+    p.add_argument(
+        "--out", default=None, help="run directories (default runs/paper_table, --quick runs/paper_table_quick)"
+    )
+    a = p.parse_args(argv)
+    if a.quick:
+        a.seeds, a.total_env_steps, a.eval_episodes = 2, 30_000, 100
+    command = command_line("paper_table.py", p, a)
+    a.settings = [s for s in a.settings.split(",") if s]
+    a.scenarios = [s for s in a.scenarios.split(",") if s]
+    for s in a.settings:
+        if s not in SETTINGS:
+            p.error(f"--settings: {s!r} is not one of {', '.join(SETTINGS)}")
+    for s in a.scenarios:
+        if s not in SCENARIOS:
+            p.error(f"--scenarios: {s!r} is not one of {', '.join(SCENARIOS)}")
+    a.out = a.out or ("runs/paper_table_quick" if a.quick else "runs/paper_table")
+    results = a.out if a.quick else "benchmarks/results/mpe"
+    os.makedirs(results, exist_ok=True)
+    # The paper's direction first, so a table interrupted early has its headline rows.
+    order = sorted(
+        ((s, sc, m, mode) for s in a.settings for sc in a.scenarios for m, mode in matchups(sc).items()),
+        key=lambda t: ((t[1], t[2]) not in {(k[0], k[1]) for k in PAPER}, SETTINGS.index(t[0])),
+    )
+    groups, base = [], {}
+    for scenario in a.scenarios:
+        base[scenario] = baselines(scenario, a.eval_episodes)
+    for setting, scenario, matchup, mode in order:
+        try:
+            groups.append(run_group(a, setting, scenario, matchup, mode))
+        except RunStopped as e:  # Ctrl-C / SIGTERM: the group saved a checkpoint
+            print(f"paper_table: stopped in {setting} {scenario} {matchup} ({e}); the same command goes on from there")
+            sys.exit(e.status)
+        name = os.path.join(results, "paper_table")
+        atomic_write_text(name + ".json", json.dumps({"command": command, "groups": groups, "baselines": base}))
+        atomic_write_text(name + ".md", render(a, groups, base, command))
+        plot(a, groups, name + ".png")
+    print(f"wrote {os.path.join(results, 'paper_table.md')}")
+
+
+if __name__ == "__main__":
+    main()
