@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.common import command_line, machine
+from benchmarks.common import command_line, machine, parse_set
 from maddpg_jax import Config, RunStopped, envs
 from maddpg_jax import sweep as train_sweep
 from maddpg_jax.evaluation import load_run, read_run_for
@@ -101,19 +101,50 @@ def matchup_label(scenario: str, matchup: str) -> str:
     return f"{a.upper()} {first} vs {b.upper()} {second}"
 
 
-def metric_names(scenario: str) -> list[str]:
-    names = [m.name for m in envs.entry("paper:" + scenario).metrics]
-    return names + ([DERIVED[scenario][0]] if scenario in DERIVED else [])
+VERSIONS = {
+    "paper": "the paper's own scenarios as its code ran them (`paper:*`)",
+    "jaxmarl": "JaxMARL's port of the scenarios (`jaxmarl:MPE_*`)",
+}
+JAXMARL_VERSIONS = {"simple_speaker_listener": "v4"}  # JaxMARL's registry names: MPE_<scenario>_<v3 or this>
+
+
+def env_name(version: str, scenario: str) -> str:
+    """``paper:<scenario>``, or JaxMARL's port of it (``--env-version jaxmarl``)."""
+    if version == "paper":
+        return "paper:" + scenario
+    return f"jaxmarl:MPE_{scenario}_{JAXMARL_VERSIONS.get(scenario, 'v3')}"
+
+
+def metric_names(a, scenario: str) -> list[str]:
+    """The env's episode metrics (JaxMARL's entries have none), the derived one, and each
+    team's return (``return:<team>``, per agent: the mean over the team's agents)."""
+    env = env_name(a.env_version, scenario)
+    names = [m.name for m in envs.entry(env).metrics]
+    names += [DERIVED[scenario][0]] if scenario in DERIVED and names else []
+    teams = envs.make(env)[0].teams
+    return names + [f"return:{t}" for t in teams]
+
+
+def variant(a, scenario: str) -> str:
+    """A group's folder under its setting: the scenario, and its version, action type and
+    overrides where they are not the table's own (so other tables never reuse its runs)."""
+    parts = [scenario]
+    parts += [] if a.env_version == "paper" else [a.env_version]
+    parts += [] if a.action_type == "discrete" else [a.action_type]
+    parts += [f"{k}={v}" for k, v in sorted(a.set.items())]
+    return "_".join(parts)
 
 
 def config_for(a, setting: str, scenario: str, critic_mode: str) -> Config:
+    quick = {"warmup_env_steps": min(25_600, a.total_env_steps // 4)} if a.quick else {}
     return Config(
-        env="paper:" + scenario,
+        env=env_name(a.env_version, scenario),
+        env_kwargs={"action_type": a.action_type},
         preset="paper" if setting == "paper" else "none",
         critic_mode=critic_mode,
         total_env_steps=a.total_env_steps,
         seed=a.seed_start,
-        **({"warmup_env_steps": min(25_600, a.total_env_steps // 4)} if a.quick else {}),
+        **{**quick, **a.set},
     )
 
 
@@ -136,7 +167,7 @@ def measure(run_dir: Path, episodes: int, seed: int) -> list[dict]:
 
 def run_group(a, setting: str, scenario: str, matchup: str, critic_mode: str) -> dict:
     """Train (or resume) one matchup's seeds and measure them; reuse a finished group."""
-    run_dir = Path(a.out) / setting / scenario / matchup
+    run_dir = Path(a.out) / setting / variant(a, scenario) / matchup
     done = run_dir / "table.json"
     if done.exists():
         return json.loads(done.read_text())
@@ -234,23 +265,31 @@ def scripted(scenario: str):
     return None
 
 
-def baselines(scenario: str, episodes: int) -> dict:
-    """``{"random": {...}, "scripted": {...}}``: each policy's metrics over ``episodes``."""
-    config = Config(env="paper:" + scenario, total_env_steps=1000, num_envs=8, batch_size=8, buffer_size=64)
-    trainer = make_trainer(config)
-    sizes = jnp.asarray(trainer.spec.act_sizes)
+def baselines(a, scenario: str, episodes: int) -> dict:
+    """``{"random": {...}, "scripted": {...}}``: each policy's metrics and team returns over
+    ``episodes`` (scripted: discrete actions on the paper's scenarios only)."""
+    env = env_name(a.env_version, scenario)
+    small = dict(total_env_steps=1000, num_envs=8, batch_size=8, buffer_size=64)
+    trainer = make_trainer(Config(env=env, env_kwargs={"action_type": a.action_type}, **small))
+    spec = trainer.spec
+    sizes = jnp.asarray(spec.act_sizes)
 
     def random(obs, s, k):
-        return jax.random.randint(k, obs.shape[:2], 0, sizes).astype(jnp.int32)
+        if spec.discrete:
+            return jax.random.randint(k, obs.shape[:2], 0, sizes).astype(jnp.int32)
+        uniform = jax.random.uniform(k, obs.shape[:2] + (spec.act_dim,), jnp.float32, -1.0, 1.0)
+        return jnp.where(jnp.asarray(spec.action_mask), uniform, 0.0)
 
-    names = [m.name for m in envs.entry(config.env).metrics]
+    names = [m.name for m in envs.entry(env).metrics]
+    hand = scripted(scenario) if (a.env_version == "paper" and spec.discrete) else None
     out = {}
-    for name, act in (("random", random), ("scripted", scripted(scenario))):
+    for name, act in (("random", random), ("scripted", hand)):
         if act is None:
             continue
         ep = jax.jit(lambda k, act=act: run_episodes(trainer, None, k, episodes, act=act))(jax.random.key(7))
         out[name] = {n: float(np.mean(ep.metrics[:, i])) for i, n in enumerate(names)}
-        if scenario in DERIVED:
+        out[name].update({f"return:{t}": float(np.mean(ep.team_returns[:, i])) for i, t in enumerate(spec.team_names)})
+        if scenario in DERIVED and names:
             d, x, y = DERIVED[scenario]
             out[name][d] = out[name][x] - out[name][y]
     return out
@@ -260,6 +299,8 @@ def baselines(scenario: str, episodes: int) -> dict:
 
 
 def per_seed(group: dict, metric: str) -> list[float]:
+    if metric.startswith("return:"):
+        return [m["team_returns"][metric.split(":", 1)[1]] for m in group["members"]]
     if group["scenario"] in DERIVED and metric == DERIVED[group["scenario"]][0]:
         _, x, y = DERIVED[group["scenario"]]
         return [m["metrics"][x] - m["metrics"][y] for m in group["members"]]
@@ -275,10 +316,10 @@ def cell(values: list[float] | None) -> str:
 def render(a, groups: list[dict], base: dict, command: str) -> str:
     by = {(g["setting"], g["scenario"], g["matchup"]): g for g in groups}
     lines = [
-        "# The MADDPG paper's table, reproduced",
+        "## The MADDPG paper's table, reproduced",
         "",
-        f"Lowe et al. 2017, Section 5: every experiment and matchup on the paper's own scenarios (`paper:*`, "
-        f"discrete actions), {a.seeds} seeds ({a.seed_start}–{a.seed_start + a.seeds - 1}) per matchup in one "
+        f"Lowe et al. 2017, Section 5: every experiment and matchup on {VERSIONS[a.env_version]}, "
+        f"{a.action_type} actions, {a.seeds} seeds ({a.seed_start}–{a.seed_start + a.seeds - 1}) per matchup in one "
         f"program, {a.total_env_steps:,} env steps each (the paper: 60,000 episodes of 25 steps = 1.5M). Each "
         f"seed's kept policy is scored without exploration noise over {a.eval_episodes:,} episodes; a cell "
         "gives the median over seeds and [lowest, highest]. `--preset paper` is the paper's code as it ran "
@@ -293,16 +334,19 @@ def render(a, groups: list[dict], base: dict, command: str) -> str:
         "`collisions` pairs of agents in contact, summed over steps; `touches` (predator, prey) pairs in contact, "
         "summed over steps; `agents_success` / `adversary_success` within 0.4 of the goal at the end; "
         "`bob_success` / `eve_success` the utterance names the goal at the end, `bob_minus_eve` their "
-        'difference per seed (the paper\'s "relative success"). The paper evaluated its sampled (stochastic) '
-        "policy; these are noise-free.",
+        "difference per seed (the paper's \"relative success\"); `return:<team>` the team's episode return per "
+        "agent (the mean over its agents of each agent's sum of rewards). The paper evaluated its sampled "
+        "(stochastic) policy; these are noise-free.",
         "",
     ]
     for scenario in a.scenarios:
-        lines += [f"## {scenario}", ""]
+        lines += [f"### {scenario}", ""]
         head = "| matchup | metric | paper | " + " | ".join(f"`{s}`" for s in a.settings) + " | random | scripted |"
         lines += [head, "|" + "---|" * (5 + len(a.settings))]
         for matchup in matchups(scenario):
-            for metric in metric_names(scenario):
+            if a.matchups and matchup not in a.matchups:
+                continue
+            for metric in metric_names(a, scenario):
                 cells = [
                     cell(per_seed(by[(s, scenario, matchup)], metric)) if (s, scenario, matchup) in by else "–"
                     for s in a.settings
@@ -315,7 +359,7 @@ def render(a, groups: list[dict], base: dict, command: str) -> str:
                 )
         lines.append("")
     lines += [
-        "## Cost",
+        "### Cost",
         "",
         "| setting | scenario | matchups | train wall s | eval wall s |",
         "|---|---|---:|---:|---:|",
@@ -328,7 +372,13 @@ def render(a, groups: list[dict], base: dict, command: str) -> str:
                 train, ev = sum(g["train_wall_s"] for g in gs), sum(g["eval_wall_s"] for g in gs)
                 total += train + ev
                 lines.append(f"| `{s}` | {scenario} | {len(gs)} | {train:,.0f} | {ev:,.0f} |")
-    lines += ["", f"Total: {total:,.0f} s ({total / 60:,.1f} min) of training and evaluation.", ""]
+    planned = sum(len(matchups(sc)) for sc in a.scenarios) * len(a.settings)
+    lines += [
+        "",
+        f"Total: {total:,.0f} s ({total / 60:,.1f} min) of training and evaluation, {len(groups)} of "
+        f"{planned} groups (setting, scenario, matchup) finished.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -340,7 +390,7 @@ def plot(a, groups: list[dict], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [(sc, m) for sc in a.scenarios for m in metric_names(sc) if m not in ("final_distance",)]
+    panels = [(sc, m) for sc in a.scenarios for m in metric_names(a, sc) if m not in ("final_distance",)]
     cols = 3
     rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.2 * rows), squeeze=False)
@@ -348,7 +398,7 @@ def plot(a, groups: list[dict], path: str) -> None:
         for g in groups:
             if g["scenario"] != scenario:
                 continue
-            path_rows = Path(a.out) / g["setting"] / scenario / g["matchup"] / "metrics.jsonl"
+            path_rows = Path(a.out) / g["setting"] / variant(a, scenario) / g["matchup"] / "metrics.jsonl"
             series: dict[int, list] = {}
             for line in path_rows.read_text().splitlines():
                 r = json.loads(line)
@@ -363,7 +413,8 @@ def plot(a, groups: list[dict], path: str) -> None:
                 ax.plot(xs, [np.median(series[x]) for x in xs], style, label=f"{g['matchup']} ({g['setting']})")
         ax.set_title(f"{scenario}: {metric}", fontsize=9)
         ax.set_xlabel("env steps", fontsize=8)
-        ax.legend(fontsize=6)
+        if ax.lines:
+            ax.legend(fontsize=6)
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     fig.tight_layout()
@@ -381,13 +432,21 @@ def main(argv=None) -> None:
     p.add_argument("--total-env-steps", type=int, default=1_500_000)
     p.add_argument("--eval-episodes", type=int, default=1000)
     p.add_argument("--keep-checkpoints", action="store_true", help="keep each finished group's checkpoints")
+    p.add_argument("--render", action="store_true", help="only rewrite the results from the finished groups")
+    p.add_argument("--env-version", choices=("paper", "jaxmarl"), default="paper", help="the scenarios' version")
+    p.add_argument("--action-type", choices=("discrete", "continuous"), default="discrete")
+    p.add_argument("--matchups", default="", help="only these matchups (e.g. maddpg, maddpg_vs_ddpg)")
+    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="Config values over both settings")
+    p.add_argument("--name", default="paper_table", help="the results files' name")
     p.add_argument(
         "--out", default=None, help="run directories (default runs/paper_table, --quick runs/paper_table_quick)"
     )
     a = p.parse_args(argv)
     if a.quick:
         a.seeds, a.total_env_steps, a.eval_episodes = 2, 30_000, 100
-    command = command_line("paper_table.py", p, a)
+    command = command_line("paper_table.py", p, a, skip=("out", "render"))
+    a.set = parse_set(a.set)
+    a.matchups = [m for m in a.matchups.split(",") if m]
     a.settings = [s for s in a.settings.split(",") if s]
     a.scenarios = [s for s in a.scenarios.split(",") if s]
     for s in a.settings:
@@ -401,23 +460,40 @@ def main(argv=None) -> None:
     os.makedirs(results, exist_ok=True)
     # The paper's direction first, so a table interrupted early has its headline rows.
     order = sorted(
-        ((s, sc, m, mode) for s in a.settings for sc in a.scenarios for m, mode in matchups(sc).items()),
+        (
+            (s, sc, m, mode)
+            for s in a.settings
+            for sc in a.scenarios
+            for m, mode in matchups(sc).items()
+            if not a.matchups or m in a.matchups
+        ),
         key=lambda t: ((t[1], t[2]) not in {(k[0], k[1]) for k in PAPER}, SETTINGS.index(t[0])),
     )
     groups, base = [], {}
     for scenario in a.scenarios:
-        base[scenario] = baselines(scenario, a.eval_episodes)
+        base[scenario] = baselines(a, scenario, a.eval_episodes)
     for setting, scenario, matchup, mode in order:
+        if a.render:
+            done = Path(a.out) / setting / variant(a, scenario) / matchup / "table.json"
+            if done.exists():
+                groups.append(json.loads(done.read_text()))
+            continue
         try:
             groups.append(run_group(a, setting, scenario, matchup, mode))
         except RunStopped as e:  # Ctrl-C / SIGTERM: the group saved a checkpoint
             print(f"paper_table: stopped in {setting} {scenario} {matchup} ({e}); the same command goes on from there")
             sys.exit(e.status)
-        name = os.path.join(results, "paper_table")
-        atomic_write_text(name + ".json", json.dumps({"command": command, "groups": groups, "baselines": base}))
-        atomic_write_text(name + ".md", render(a, groups, base, command))
-        plot(a, groups, name + ".png")
-    print(f"wrote {os.path.join(results, 'paper_table.md')}")
+        write(a, groups, base, command, results)
+    if a.render:
+        write(a, groups, base, command, results)
+    print(f"wrote {os.path.join(results, a.name + '.md')}")
+
+
+def write(a, groups: list[dict], base: dict, command: str, results: str) -> None:
+    name = os.path.join(results, a.name)
+    atomic_write_text(name + ".json", json.dumps({"command": command, "groups": groups, "baselines": base}))
+    atomic_write_text(name + ".md", render(a, groups, base, command))
+    plot(a, groups, name + ".png")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
   flag, its global default and the one line of help under the field in
   ``maddpg_jax/config.py``, the same text ``maddpg-jax train --help`` prints, so the page
   cannot drift from the code. ``<!-- env-defaults -->`` becomes each registered env's
-  recommended settings (its registry entry's ``defaults``).
+  recommended settings (its registry entry's ``defaults``), ``<!-- presets -->`` every
+  preset's settings (``maddpg_jax.config.PRESETS``).
 - ``<!-- cli-help COMMAND -->`` becomes ``maddpg-jax COMMAND --help`` as printed.
 - Every file under ``benchmarks/results/`` is added to the site at the same path, so pages
   link to results files (and show their plots) where the benchmarks wrote them; a link to a
@@ -68,6 +69,15 @@ def env_defaults() -> str:
     return "\n".join(lines)
 
 
+def presets() -> str:
+    from maddpg_jax.config import PRESETS
+
+    lines = ["| preset | what it sets (a field or flag you set wins) |", "| --- | --- |"]
+    for name, values in PRESETS.items():
+        lines.append(f"| `{name}` | " + ", ".join(f"`{k}={v}`" for k, v in sorted(values.items())) + " |")
+    return "\n".join(lines)
+
+
 def cli_help(command: str) -> str:
     from maddpg_jax.commands import build_parser
 
@@ -85,4 +95,6 @@ def on_page_markdown(markdown: str, page, config, files):
         markdown = markdown.replace("<!-- config-reference -->", config_reference())
     if "<!-- env-defaults -->" in markdown:
         markdown = markdown.replace("<!-- env-defaults -->", env_defaults())
+    if "<!-- presets -->" in markdown:
+        markdown = markdown.replace("<!-- presets -->", presets())
     return re.sub(r"<!-- cli-help (\w+) -->", lambda m: cli_help(m.group(1)), markdown)

@@ -9,7 +9,9 @@ temporary directory.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -29,7 +31,9 @@ EVAL = "eval.json"
 CHECKPOINTS = "checkpoints"
 DAMAGED = "damaged_checkpoints"  # checkpoints that failed to read, set aside on resume
 CURVE = "learning_curve.png"
-FORMAT_VERSION = 4  # 2: per-team episode statistics in the state; 3: flat parameters; 4: diverged_at
+# 2: per-team episode statistics in the state; 3: flat parameters; 4: diverged_at; 5: checksums
+FORMAT_VERSION = 5
+CHECKSUMS = "checksums.json"  # in each checkpoint's directory: every file's size and SHA-256
 
 
 class FileFault(OSError):
@@ -302,11 +306,57 @@ class DamagedCheckpoint(CheckpointError):
     one beside it may still be intact."""
 
 
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)  # hashlib releases the GIL on large blocks: the training loop runs on
+    return h.hexdigest()
+
+
+def write_checksums(step_dir: Path) -> None:
+    """Record every file of a committed checkpoint (size and SHA-256) in ``CHECKSUMS``, so
+    that a later load can prove the bytes are the ones written (orbax checks the structure of
+    a checkpoint, not its array data)."""
+    files = {
+        str(p.relative_to(step_dir)): {"size": p.stat().st_size, "sha256": _sha256(p)}
+        for p in sorted(step_dir.rglob("*"))
+        if p.is_file() and p.name != CHECKSUMS
+    }
+    atomic_write_text(step_dir / CHECKSUMS, json.dumps({"algorithm": "sha256", "files": files}, indent=0))
+
+
+def checksum_problem(step_dir: Path) -> str | None:
+    """Why the checkpoint in ``step_dir`` cannot be proven intact, or None when every file
+    has its recorded size and SHA-256."""
+    try:
+        files = json.loads((step_dir / CHECKSUMS).read_text())["files"]
+    except FileNotFoundError:
+        return "its checksums are missing (the write was cut off before them), so its bytes cannot be verified"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "its checksums are unreadable"
+    for name, want in files.items():
+        path = step_dir / name
+        try:
+            if path.stat().st_size != want["size"]:
+                return f"file {name} has {path.stat().st_size} bytes, {want['size']} were written"
+            if _sha256(path) != want["sha256"]:
+                return f"file {name} differs from the bytes written (checksum mismatch)"
+        except OSError:
+            return f"file {name} is missing or unreadable"
+    return None
+
+
 class Checkpoints:
     """Orbax-managed checkpoints of the training state under ``DIR/checkpoints``.
 
     Each checkpoint holds the whole state (parameters, optimiser states, replay buffer,
-    env states, keys) plus a small JSON ``meta`` (iteration, wall seconds, format).
+    env states, keys) plus a small JSON ``meta`` (iteration, wall seconds, format), and once
+    committed a ``checksums.json`` of every file's size and SHA-256 (written in a background
+    thread, off the training path). Every load verifies them first: a checkpoint whose bytes
+    differ is damaged, whatever orbax would read from it. Of the two kept, the older is
+    deleted only once its successor is committed, and every save first waits for the previous
+    checkpoint's checksums, so the newest verified checkpoint outlives any failure.
 
     ``asynchronous`` (the training loop's way): :meth:`save` returns once the state has
     been copied off the device and orbax writes it in a background thread while the next
@@ -342,6 +392,9 @@ class Checkpoints:
         )
         self.asynchronous = asynchronous
         self.pending: int | None = None  # the step being written in the background
+        # Finishing a write (orbax's commit, then the checksums) runs here when asynchronous.
+        self._finisher = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="checksums")
+        self._finishing: concurrent.futures.Future | None = None
         self.committed: int | None = self.manager.latest_step()  # the newest step known finished
 
     def latest_step(self) -> int | None:
@@ -403,17 +456,24 @@ class Checkpoints:
         except Exception as e:
             self.pending = None
             _raise_file_fault(self.path / str(step), e)
-        if not self.asynchronous:
+        if self.asynchronous:
+            self._finishing = self._finisher.submit(self._finish, step)
+        else:
             self.wait()
 
+    def _finish(self, step: int) -> None:
+        self.manager.wait_until_finished()
+        write_checksums(self.path / str(step))
+
     def wait(self) -> None:
-        """Wait for a background write; raises what it raised (the previous checkpoint
-        stays the newest committed one)."""
+        """Wait for a background write and its checksums; raises what it raised (the
+        previous checkpoint stays the newest committed one)."""
         if self.pending is None:
             return
         step, self.pending = self.pending, None
+        finishing, self._finishing = self._finishing, None
         try:
-            self.manager.wait_until_finished()
+            finishing.result() if finishing is not None else self._finish(step)
         except Exception as e:
             _raise_file_fault(self.path / str(step), e)
         self.committed = step
@@ -435,6 +495,9 @@ class Checkpoints:
                 f"checkpoint {step} has format {meta.get('format_version')!r}; "
                 f"this version reads format {FORMAT_VERSION}"
             )
+        problem = checksum_problem(self.path / str(step))
+        if problem is not None:
+            raise DamagedCheckpoint(f"checkpoint {step} is damaged: {problem}")
         if config is not None and "config" in meta:
             differ = sorted(
                 k
@@ -489,6 +552,10 @@ class Checkpoints:
         """Finish and release orbax's threads. A write that failed was raised by
         :meth:`wait` already; closing after it must not raise it again over the report."""
         self.pending = None
+        with contextlib.suppress(Exception):
+            if self._finishing is not None:
+                self._finishing.result()
+        self._finisher.shutdown(wait=True)
         with contextlib.suppress(Exception):
             self.manager.close()
 

@@ -263,3 +263,41 @@ def test_results_index_takes_each_files_headline_from_its_first_table():
     assert headline(text) == "path: 1; solved: 32/32; held: 31/32"
     assert headline(text, cells=2) == "path: 1; solved: 32/32"
     assert headline("no table here\n| a lone row |\n") == "-"
+
+
+@pytest.fixture(scope="module")
+def paper_table():
+    flags = os.environ.get("XLA_FLAGS")
+    from benchmarks import paper_table as module  # its import asks for host devices: only an env var
+
+    if flags is None:
+        os.environ.pop("XLA_FLAGS", None)
+    else:
+        os.environ["XLA_FLAGS"] = flags
+    return module
+
+
+def test_paper_table_matchups_moves_and_scripted_baselines(paper_table):
+    """Matchups put MADDPG (a joint critic) and DDPG (a local one) on each side; a scripted
+    move goes along the larger component; the scripted listener always reaches its target
+    and the scripted Bob always decodes Alice's key-masked message, while Eve is at chance."""
+    assert paper_table.matchups("simple_spread") == {"maddpg": "joint", "ddpg": "local"}
+    tag = paper_table.matchups("simple_tag")
+    assert tag["maddpg_vs_ddpg"] == "adversaries=joint,agents=local" and len(tag) == 4
+    moves = paper_table.toward(jnp.array([[0.3, 0.1], [-0.3, 0.1], [0.1, 0.4], [0.1, -0.4], [0.001, 0.0]]))
+    assert moves.tolist() == [1, 2, 3, 4, 0]
+    args = paper_table.main.__globals__["argparse"].Namespace(env_version="paper", action_type="discrete")
+    listener = paper_table.baselines(args, "simple_speaker_listener", 64)
+    assert listener["scripted"]["target_reached"] == 1.0 and listener["random"]["target_reached"] < 0.2
+    crypto = paper_table.baselines(args, "simple_crypto", 256)
+    assert crypto["scripted"]["bob_success"] == 1.0 and 0.4 < crypto["scripted"]["eve_success"] < 0.6
+
+
+def test_paper_table_cells_are_median_and_range_over_seeds(paper_table):
+    group = {
+        "scenario": "simple_crypto",
+        "members": [{"metrics": {"bob_success": b, "eve_success": e}} for b, e in ((0.9, 0.5), (0.7, 0.6), (1.0, 0.2))],
+    }
+    assert paper_table.per_seed(group, "bob_minus_eve") == pytest.approx([0.4, 0.1, 0.8])
+    assert paper_table.cell(paper_table.per_seed(group, "bob_success")) == "0.9 [0.7, 1]"
+    assert paper_table.cell([]) == "–"

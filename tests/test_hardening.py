@@ -202,6 +202,42 @@ def test_a_damaged_newest_checkpoint_is_skipped_and_resume_goes_on_from_the_one_
     assert checkpoints(run)[-1] == newest  # the resumed run wrote its own in its place
 
 
+def flip_bytes(checkpoint: Path) -> Path:
+    """A byte flipped every 997 bytes of the checkpoint's largest file (a bad disk or copy):
+    its size and structure stay, only array data changes."""
+    largest = max((f for f in checkpoint.rglob("*") if f.is_file()), key=lambda f: f.stat().st_size)
+    data = bytearray(largest.read_bytes())
+    for i in range(0, len(data), 997):
+        data[i] ^= 0xFF
+    largest.write_bytes(bytes(data))
+    return largest
+
+
+def test_flipped_data_bytes_are_caught_by_the_checksums_and_never_loaded(reference, tmp_path):
+    """Every committed checkpoint carries checksums.json. Data bytes flipped in the newest
+    checkpoint (orbax would load them): eval and --resume name it in one line and use the one
+    before, and the resumed run ends on the uninterrupted run's rows; with every checkpoint
+    flipped, eval refuses in one line (exit 2) and nothing is loaded."""
+    from maddpg_jax.rundir import CHECKSUMS
+
+    run = tmp_path / "run"
+    shutil.copytree(reference / "a", run)
+    assert all((run / "checkpoints" / str(step) / CHECKSUMS).is_file() for step in checkpoints(run))
+    newest = checkpoints(run)[-1]
+    damaged = flip_bytes(run / "checkpoints" / str(newest))
+    code, _, err = maddpg("eval", str(run), "--episodes", "2")
+    assert code == 0 and f"checkpoint {newest} is damaged" in err and "checksum mismatch" in err, err
+    assert damaged.relative_to(run / "checkpoints" / str(newest)).as_posix() in err
+    code, _, err = maddpg("train", "--out", str(run), "--resume", "--total-env-steps", "1024", "--no-progress")
+    assert code == 0, err
+    assert rows_without_wall(run / "metrics.jsonl") == rows_without_wall(reference / "a" / "metrics.jsonl")
+    for step in checkpoints(run):
+        flip_bytes(run / "checkpoints" / str(step))
+    code, _, err = maddpg("eval", str(run), "--episodes", "2")
+    assert code == 2 and "no intact checkpoint" in err and len(err.strip().splitlines()) <= 3, err
+    assert "Traceback" not in err
+
+
 def test_a_second_writer_is_refused_and_a_killed_one_leaves_no_lock(tmp_path):
     """Two trainings into one directory: the second is refused in one line naming the first's
     PID (exit 2) and writes nothing; after a SIGKILL of the first, the same command gets past

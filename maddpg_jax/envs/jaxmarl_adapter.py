@@ -220,7 +220,7 @@ MPE_DEFAULTS = dict(
 # -20.3 (-22.0), 1e-3 -14.1 (-14.6), 1e-2 -12.5 (-12.8), 5e-2 -13.3 (-15.1); with the penalty
 # 1e-2 and rates 3e-3: -11.6 (4 of 5 >= -12) and on seeds 100-109 -11.2 (10 of 10). It acts on
 # discrete actors only, as action_penalty acts on continuous ones only.
-# benchmarks/results/mpe/mpe_simple_spread_discrete.md, mpe_simple_spread_rates.md.
+# benchmarks/results/mpe/trials/mpe_simple_spread_discrete.md, mpe_simple_spread_rates.md.
 SCENARIO_DEFAULTS = {
     "MPE_simple_spread_v3": dict(
         MPE_DEFAULTS,
