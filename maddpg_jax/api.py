@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from maddpg_jax.config import HPARAM_NAMES, Config, ConfigError, check_hparam
+from maddpg_jax.config import HPARAM_NAMES, Config, ConfigError, changed_on_resume, check_hparam
 from maddpg_jax.errors import RunStopped, UsageError
 
 
@@ -41,13 +41,11 @@ def resumed(out: Path, config: Config | None, command: str) -> tuple[Config, lis
         raise UsageError(f"--resume: {out} was made by {made_by}; continue it with that command")
     if config is None:
         return saved, members
-    old, new = saved.to_dict(), config.to_dict()
-    for name in sorted(set(old) | set(new)):
-        if name != "total_env_steps" and old.get(name) != new.get(name):
-            raise UsageError(
-                f"--{name.replace('_', '-')}: cannot change on --resume (the run has {old.get(name)!r}, got "
-                f"{new.get(name)!r}); only --total-env-steps may change"
-            )
+    for name, old, new in changed_on_resume(saved.to_dict(), config.to_dict())[:1]:
+        raise UsageError(
+            f"--{name.replace('_', '-')}: cannot change on --resume (the run has {old!r}, got {new!r}); "
+            f"only --total-env-steps may change"
+        )
     return saved.replace(total_env_steps=config.total_env_steps), members
 
 
@@ -75,7 +73,7 @@ def check_members(config: Config, members) -> list[dict]:
                 try:
                     check_hparam(name, m[name])
                 except ConfigError as e:
-                    raise UsageError(f"members[{i}].{name}: {str(e).split(': ', 1)[1]}") from None
+                    raise UsageError(f"members[{i}].{name}: {e.message}") from None
         out.append(dict(m))
     return out
 

@@ -295,7 +295,7 @@ def config_from_flags(values: dict) -> Config:
     try:
         config = Config(**values)
     except ConfigError as e:
-        raise UsageError(f"{e.flag}: {str(e).split(': ', 1)[1]}") from None
+        raise UsageError(f"{e.flag}: {e.message}") from None
     if "=" in config.critic_mode or config.gumbel_mode == "soft":  # facts of the env: check before compiling
         from maddpg_jax.acting import AgentSpec
 
@@ -320,24 +320,11 @@ def _resumed_config(out: Path, given: dict, command: str) -> tuple[Config, list[
     """The saved run's config (with a new --total-env-steps if given) and its members."""
     from maddpg_jax.api import resumed
 
-    base, members = resumed(out, None, command)
-    flat = {k: v for k, v in given.items() if k not in ("total_env_steps", "env_kwargs")}
-    flat.update(given.get("env_kwargs", {}))
-    for name, value in flat.items():
-        old = getattr(base, name) if hasattr(base, name) else base.env_kwargs.get(name)
-        if value != old:
-            raise UsageError(
-                f"{_flag(name)}: cannot change on --resume (the run has {old!r}, got {value!r}); "
-                f"only --total-env-steps may change"
-            )
-    config = config_from_flags(
-        {
-            **base.to_dict(),
-            "hidden_sizes": base.hidden_sizes,
-            **({"total_env_steps": given["total_env_steps"]} if "total_env_steps" in given else {}),
-        }
-    )
-    return config, members
+    base, _ = resumed(out, None, command)
+    # The saved run with the flags given over it; resumed() refuses any change but the length.
+    values = {**base.to_dict(), "hidden_sizes": base.hidden_sizes, **given}
+    values["env_kwargs"] = {**base.env_kwargs, **given.get("env_kwargs", {})}
+    return resumed(out, config_from_flags(values), command)
 
 
 # -- commands -----------------------------------------------------------------------------
@@ -414,7 +401,7 @@ def _grid(args, config: Config) -> list[dict]:
             try:
                 check_hparam(n, v)
             except ConfigError as e:
-                raise UsageError(f"{e.flag}: {str(e).split(': ', 1)[1]}") from None
+                raise UsageError(f"{e.flag}: {e.message}") from None
     members = []
     for combo in itertools.product(*lists.values()):
         for s in range(args.seeds):
@@ -480,7 +467,7 @@ def _pbt_config(args, given: dict):
             try:
                 check_hparam(name, v)
             except ConfigError as e:
-                raise UsageError(f"{e.flag}: {str(e).split(': ', 1)[1]} (range {text})") from None
+                raise UsageError(f"{e.flag}: {e.message} (range {text})") from None
         ranges[name] = Range(low, high, LOG_SCALE[name])
     if not ranges:
         raise UsageError("pbt: give at least one hyperparameter a range LOW:HIGH, e.g. --actor-lr 1e-4:1e-2")

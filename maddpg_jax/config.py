@@ -79,7 +79,7 @@ class ConfigError(ValueError):
     (``--field-name`` flag)."""
 
     def __init__(self, field: str, message: str):
-        self.field = field
+        self.field, self.message = field, message  # message: what is wrong, without the name
         super().__init__(f"{field}: {message}")
 
     @property
@@ -131,7 +131,7 @@ def resolve(config: Config) -> None:
     try:
         resolved = entry.resolve(dict(kwargs))
     except envs.EnvArgError as e:
-        raise ConfigError(e.arg, str(e).split(": ", 1)[1]) from None
+        raise ConfigError(e.arg, e.message) from None
     object.__setattr__(config, "env_kwargs", FrozenDict(resolved))
     recommended = entry.defaults_for(resolved)
     if config.preset not in PRESETS and config.preset != "none":
@@ -338,6 +338,22 @@ class Config:
         # A run saved before n_step_mix existed ran its n-step targets unmixed.
         d.setdefault("n_step_mix", False)
         return cls(**d)
+
+
+def changed_on_resume(saved: dict, now: dict) -> list[tuple[str, Any, Any]]:
+    """``(name, saved value, new value)`` of every config field, and every env argument, in
+    which ``now`` differs from ``saved`` (both as :meth:`Config.to_dict` gives them): what a
+    resumed run may not change. Only ``total_env_steps`` may."""
+    out = []
+    for name in sorted(set(saved) | set(now)):
+        if name == "total_env_steps":
+            continue
+        if name == "env_kwargs":
+            a, b = saved.get(name) or {}, now.get(name) or {}
+            out += [(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        elif saved.get(name) != now.get(name):
+            out.append((name, saved.get(name), now.get(name)))
+    return out
 
 
 CRITIC_MODES = ("joint", "local")

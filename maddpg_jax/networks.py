@@ -35,7 +35,6 @@ class Actor(nn.Module):
 
     hidden_sizes: Sequence[int]
     act_dim: int
-    discrete: bool = False
     final_layer_init: float = 0.0
 
     @nn.compact
@@ -133,8 +132,7 @@ def make_networks(config, env) -> Networks:
     Observations are scaled at the networks' inputs when ``config.scale_obs`` (the replay
     buffer keeps raw ones).
     """
-    discrete = env.action_type == "discrete"
-    actor = Actor(config.hidden_sizes, env.act_dim, discrete, config.final_layer_init)
+    actor = Actor(config.hidden_sizes, env.act_dim, config.final_layer_init)
     num_q = 2 if config.twin_critics else 1
     critic = Critic(config.hidden_sizes, num_q, config.critic_layer_norm, config.final_layer_init)
     scale = getattr(env, "obs_scale", None) if config.scale_obs else None

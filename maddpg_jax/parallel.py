@@ -262,17 +262,3 @@ def initialize_distributed(
     jax.distributed.initialize(
         coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id
     )
-
-
-def chunk_plan(total: int, target: int) -> list[int]:
-    """Split ``total`` iterations into chunks of about ``target``, preferring one length
-    (each distinct length is one more compile): a divisor of ``total`` in
-    [target/2, target] if there is one, else ``target`` and a remainder."""
-    if total <= 0:
-        return []
-    target = max(1, min(target, total))
-    for size in range(target, max(1, target // 2) - 1, -1):
-        if total % size == 0:
-            return [size] * (total // size)
-    plan = [target] * (total // target)
-    return plan + ([total % target] if total % target else [])

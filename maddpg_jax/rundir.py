@@ -499,11 +499,9 @@ class Checkpoints:
         if problem is not None:
             raise DamagedCheckpoint(f"checkpoint {step} is damaged: {problem}")
         if config is not None and "config" in meta:
-            differ = sorted(
-                k
-                for k in set(config) | set(meta["config"])
-                if k != "total_env_steps" and config.get(k) != meta["config"].get(k)
-            )
+            from maddpg_jax.config import changed_on_resume
+
+            differ = [name for name, _, _ in changed_on_resume(meta["config"], config)]
             if differ:
                 raise CheckpointError(
                     f"checkpoint {step} was written by another config (differs in {', '.join(differ)})"

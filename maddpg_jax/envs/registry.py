@@ -23,7 +23,7 @@ class EnvArgError(ValueError):
     """A bad env keyword argument; ``arg`` names it (the CLI turns it into a flag)."""
 
     def __init__(self, arg: str, message: str):
-        self.arg = arg
+        self.arg, self.message = arg, message  # message: what is wrong, without the name
         super().__init__(f"{arg}: {message}")
 
 
