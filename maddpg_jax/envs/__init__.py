@@ -89,3 +89,6 @@ register(
 # Registered after MultiCartPole: JaxMARL's scenarios (JaxMARL imported only when one is made)
 # and the paper's own (pure JAX).
 from maddpg_jax.envs import jaxmarl_adapter, mpe_paper  # noqa: E402,F401
+
+if "gymnasium" in __import__("sys").modules:  # the Gym-style face, without paying gymnasium's import otherwise
+    from maddpg_jax.envs import gym as _gym  # noqa: F401  (registers maddpg_jax/<name> with gymnasium)
