@@ -8,7 +8,7 @@ sweep`` do, as functions (the CLI calls them).
 Both write the run directory the CLI writes (``config.json``, ``metrics.jsonl``,
 checkpoints, the learning curve; a sweep also ``summary.jsonl``), resume with
 ``resume=True``, and refuse what the CLI refuses, raising
-:class:`~maddpg_jax.errors.UsageError` with the CLI's one-line message.
+`UsageError` with the CLI's one-line message.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def resumed(out: Path, config: Config | None, command: str) -> tuple[Config, lis
 def check_members(config: Config, members) -> list[dict]:
     """``members`` as a list of member dicts: an int ``n`` is ``n`` seeds from
     ``config.seed``; each dict needs an integer ``seed`` and may set sweepable
-    hyperparameters (:data:`~maddpg_jax.config.HPARAM_NAMES`)."""
+    hyperparameters (`HPARAM_NAMES`)."""
     from maddpg_jax import members as members_lib
 
     if isinstance(members, int) and not isinstance(members, bool):
@@ -93,7 +93,7 @@ def run(
     """Train ``members`` of ``config`` into ``out``: ``(exit status, summary rows)``, the
     status the CLI exits with (0 done, 3 stopped on non-finite values, 130 / 143 stopped by
     SIGINT / SIGTERM after a checkpoint). ``options`` go to
-    :class:`~maddpg_jax.session.Session` (``member_chunk``, ``max_memory_gib``, ``pbt``)."""
+    `Session` (``member_chunk``, ``max_memory_gib``, ``pbt``)."""
     from maddpg_jax.session import CHECKPOINT_EVERY_S, Session
 
     if checkpoint_every is None:
@@ -145,7 +145,7 @@ def train(
         checkpoint_every: wall seconds between checkpoints (default 300; 0 = every chunk).
 
     Returns:
-        The run's summary: ``seed``, the hyperparameters, ``final_mean_return``,
+        dict: The run's summary, with ``seed``, the hyperparameters, ``final_mean_return``,
         ``best_mean_return`` and ``solved_at_env_steps`` (env steps, or None).
 
     Raises:
@@ -207,12 +207,12 @@ def sweep(
         max_memory_gib: refuse to start if the state would exceed this many GiB.
 
     Returns:
-        One summary row per member (the rows of ``summary.jsonl``).
+        list[dict]: One summary row per member (the rows of ``summary.jsonl``).
 
     Raises:
-        UsageError: as :func:`train`.
-        RunStopped: as :func:`train`.
-        WriteFault: as :func:`train`.
+        UsageError: as `train`.
+        RunStopped: as `train`.
+        WriteFault: as `train`.
     """
     out = Path(out)
     check_out(out, resume)

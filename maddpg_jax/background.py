@@ -18,7 +18,7 @@ class Background:
     """A FIFO of host tasks run by one daemon thread.
 
     The first task that raises stops the thread from running later ones; the error is
-    raised again in the caller's thread by the next :meth:`submit` or :meth:`flush`, so a
+    raised again in the caller's thread by the next `submit` or `flush`, so a
     write fault surfaces between chunks, never silently.
     """
 
@@ -58,7 +58,7 @@ class Background:
         self._raise()
 
     def close(self) -> None:
-        """Run what is queued, then stop the thread (errors are dropped: call :meth:`flush`
+        """Run what is queued, then stop the thread (errors are dropped: call `flush`
         first where they matter)."""
         if self._thread.is_alive():
             self._queue.put(None)

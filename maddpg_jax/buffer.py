@@ -49,7 +49,7 @@ def add(state: BufferState, batch: Any) -> BufferState:
 
 
 def add_unless(state: BufferState, batch: Any, skip: jax.Array) -> BufferState:
-    """:func:`add`, or (``skip``, a traced ``[] bool``) the buffer unchanged: the slots the
+    """`add`, or (``skip``, a traced ``[] bool``) the buffer unchanged: the slots the
     add would write get back what they held and the insert position stays. One write of
     ``n`` rows either way; a select over the whole buffer would copy it at every call."""
     n = jax.tree.leaves(batch)[0].shape[0]

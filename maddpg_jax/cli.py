@@ -2,7 +2,7 @@
 
 Deliberately light: it imports nothing heavy before ``main`` runs, so a Ctrl-C at any
 moment, even while JAX is still importing or compiling, ends in one line and exit 130
-rather than a traceback. The commands live in :mod:`maddpg_jax.commands`.
+rather than a traceback. The commands live in `maddpg_jax.commands`.
 """
 
 from __future__ import annotations

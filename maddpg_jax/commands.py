@@ -1,7 +1,7 @@
-"""The commands behind ``maddpg-jax`` (:mod:`maddpg_jax.cli` is the entry point): train,
+"""The commands behind ``maddpg-jax`` (`maddpg_jax.cli` is the entry point): train,
 eval, sweep and plot.
 
-Flags are generated from :class:`maddpg_jax.config.Config` (one flag per field, hyphens,
+Flags are generated from `maddpg_jax.config.Config` (one flag per field, hyphens,
 default and one line of help from the field's docstring). argparse rather than tyro:
 bad input must end in exactly one line naming the flag and what is allowed (exit 2, no
 traceback), and tyro reports errors as a multi-line panel; argparse's ``error`` is ours
@@ -363,7 +363,7 @@ def cmd_train(args) -> int:
 
 
 def _session_flags(args) -> dict:
-    """The options of :func:`maddpg_jax.api.train` / ``sweep`` that every training command's flags set."""
+    """The options of `maddpg_jax.api.train` / ``sweep`` that every training command's flags set."""
     return dict(
         resume=args.resume,
         progress=not args.no_progress,
@@ -374,7 +374,7 @@ def _session_flags(args) -> dict:
 
 
 def _status(call) -> int:
-    """Run ``call`` (a training function of :mod:`maddpg_jax.api`) and return the exit
+    """Run ``call`` (a training function of `maddpg_jax.api`) and return the exit
     status: 0, or a stop's (its one line was printed by the run)."""
     from maddpg_jax.errors import RunStopped
 
@@ -386,7 +386,7 @@ def _status(call) -> int:
 
 
 def _run_session(args, out: Path, config: Config, members: list[dict], **options) -> int:
-    """Train ``members`` into ``out`` through :func:`maddpg_jax.api.run` with the flags
+    """Train ``members`` into ``out`` through `maddpg_jax.api.run` with the flags
     every training command shares; ``options`` go to the session (member chunk, memory,
     PBT). Returns the exit status."""
     from maddpg_jax.api import run

@@ -1,12 +1,12 @@
 """Training configuration: a frozen dataclass of static settings plus sweepable hparams.
 
 Fields that fix array shapes or program structure are static (changing them recompiles).
-The six sweepable hyperparameters are also carried as arrays in :class:`HParams`, so one
+The six sweepable hyperparameters are also carried as arrays in `HParams`, so one
 compiled program can train a whole grid of them under ``jax.vmap``.
 
 Env-specific settings live in ``env_kwargs`` (checked against the env's registry entry).
 A field left unset takes the env's recommended value from its registry entry, else the
-global default: :func:`resolve` does this for the Python API and the CLI alike, so
+global default: `resolve` does this for the Python API and the CLI alike, so
 ``Config(env=X)`` and ``maddpg-jax train --env X`` train the same thing.
 """
 
@@ -342,7 +342,7 @@ class Config:
 
 def changed_on_resume(saved: dict, now: dict) -> list[tuple[str, Any, Any]]:
     """``(name, saved value, new value)`` of every config field, and every env argument, in
-    which ``now`` differs from ``saved`` (both as :meth:`Config.to_dict` gives them): what a
+    which ``now`` differs from ``saved`` (both as `Config.to_dict` gives them): what a
     resumed run may not change. Only ``total_env_steps`` may."""
     out = []
     for name in sorted(set(saved) | set(now)):
@@ -385,7 +385,7 @@ def _is_num(v) -> bool:
 
 
 def check_hparam(name: str, value) -> None:
-    """Raise :class:`ConfigError` unless ``value`` is allowed for hyperparameter ``name``."""
+    """Raise `ConfigError` unless ``value`` is allowed for hyperparameter ``name``."""
     if not _is_num(value):
         raise ConfigError(name, f"must be a finite number, got {value!r}")
     if name in ("actor_lr", "critic_lr", "gumbel_temperature") and not value > 0:
@@ -397,7 +397,7 @@ def check_hparam(name: str, value) -> None:
 
 
 def validate(c: Config) -> None:
-    """Check every field; raise :class:`ConfigError` naming the first bad one."""
+    """Check every field; raise `ConfigError` naming the first bad one."""
     for name in (
         "num_envs",
         "batch_size",

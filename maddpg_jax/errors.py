@@ -24,7 +24,7 @@ WRITE_FAULT_STATUS = 4
 class WriteFault(RuntimeError):
     """A file of the run directory could not be written (a full disk, a read-only folder,
     a file too large). The message is one line: the file, the OS's reason and the last good
-    checkpoint; ``maddpg-jax`` exits with :data:`WRITE_FAULT_STATUS`."""
+    checkpoint; ``maddpg-jax`` exits with `WRITE_FAULT_STATUS`."""
 
     status = WRITE_FAULT_STATUS
 

@@ -31,7 +31,7 @@ def episode_returns(trainer, actor_params, episodes: int, key: jax.Array) -> np.
 
 
 def _episodes(trainer, actor_params, episodes: int, key: jax.Array):
-    """:func:`maddpg_jax.training.run_episodes`, compiled (numbers of episodes are static)."""
+    """`maddpg_jax.training.run_episodes`, compiled (numbers of episodes are static)."""
     return jax.jit(lambda params, k: run_episodes(trainer, params, k, episodes))(actor_params, key)
 
 
@@ -65,7 +65,7 @@ def read_run_for(run_dir: Path) -> tuple[Config, list[dict]]:
 
 
 def load_run(run_dir: Path, config: Config, members: list[dict]):
-    """``(trainer, state)`` of the latest checkpoint in ``run_dir`` (see :func:`read_run_for`)."""
+    """``(trainer, state)`` of the latest checkpoint in ``run_dir`` (see `read_run_for`)."""
     ckpt = rundir.Checkpoints(run_dir)
     trainer, runner, placed = members_lib.build(config, members)
     keys, hp = members_lib.place(runner, config, placed)

@@ -18,7 +18,7 @@ LOCK = ".lock"
 
 
 class RunLock:
-    """Hold the write lock of ``run_dir`` (created if missing) until :meth:`release`."""
+    """Hold the write lock of ``run_dir`` (created if missing) until `release`."""
 
     def __init__(self, run_dir: Path | str):
         self.path = Path(run_dir) / LOCK

@@ -1,6 +1,6 @@
 """The one host loop: compiled chunks of the training loop, with a callback between them.
 
-The CLI, the benchmarks and the tests all run training through :func:`run_chunks` (the
+The CLI, the benchmarks and the tests all run training through `run_chunks` (the
 idea of brax's ``progress_fn``). Inside a chunk there is no host round trip; between chunks
 the callback logs, checkpoints, draws progress or stops the run.
 """
@@ -70,10 +70,10 @@ def run_chunks(
     clock=time.perf_counter,
     adapt: Callable[[Chunk], tuple] | None = None,
 ):
-    """Run ``plan`` (from :func:`plan_chunks`) from iteration ``start``.
+    """Run ``plan`` (from `plan_chunks`) from iteration ``start``.
 
     After each chunk, ``adapt(chunk) -> (state, hparams)`` (population-based training's
-    exploit step, :mod:`maddpg_jax.pbt`) may replace the state and hyperparameters the run
+    exploit step, `maddpg_jax.pbt`) may replace the state and hyperparameters the run
     goes on with; then ``on_chunk(chunk)`` is called; returning ``False`` stops the loop.
     ``state`` is donated to the first chunk and each chunk's state to the next (no copy of
     the replay buffer per chunk): use only the last chunk's. Returns ``(last chunk or None,

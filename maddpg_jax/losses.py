@@ -134,7 +134,7 @@ def polyak(new, old, tau):
 
 
 class Losses(NamedTuple):
-    """The per-agent loss functions of one trainer (see :func:`make_losses`)."""
+    """The per-agent loss functions of one trainer (see `make_losses`)."""
 
     # (target_actor_params [A,...], next_obs [..., A, O], key, temperature) -> [..., A, D]
     target_actions: Callable
@@ -229,7 +229,7 @@ def straight_through_gumbel_softmax(logits, key, temperature):
     """A one-hot sample of softmax(logits) in the forward pass, the gradient of the relaxed
     sample softmax((logits + g) / temperature) in the backward pass (Jang et al. 2017). The
     project's default for discrete actions; the MADDPG paper's code uses the relaxed sample
-    itself in both passes (``gumbel_mode="soft"``, :func:`acting.soft_sample`).
+    itself in both passes (``gumbel_mode="soft"``, `acting.soft_sample`).
     ``logits [..., D]`` -> ``[..., D]``."""
     g = jax.random.gumbel(key, logits.shape)
     soft = jax.nn.softmax((logits + g) / temperature, axis=-1)

@@ -50,8 +50,8 @@ def data_parallel_devices(config: Config, num_members: int) -> int:
 
 def build(config: Config, members: list[dict], member_chunk: int | None = None, **trainer_kwargs):
     """``(trainer, runner, members as placed)``: members spread over devices, or one run
-    data-parallel over all of them. ``member_chunk``: see :class:`MemberRunner`;
-    ``trainer_kwargs`` go to :func:`make_trainer` (``network_factory``, ``env``...)."""
+    data-parallel over all of them. ``member_chunk``: see `MemberRunner`;
+    ``trainer_kwargs`` go to `make_trainer` (``network_factory``, ``env``...)."""
     shards = data_parallel_devices(config, len(members))
     if shards > 1:
         trainer = make_trainer(config, data_axis="members", data_shards=shards, **trainer_kwargs)

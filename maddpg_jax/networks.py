@@ -3,7 +3,7 @@ struct a trainer is built from.
 
 Per-agent parameters are stacked on a leading agent axis by ``jax.vmap(networks.actor_init)``.
 To try another architecture (say, a critic with attention over agents), write a factory
-like :func:`make_networks` and pass it to ``make_trainer(config, network_factory=...)``.
+like `make_networks` and pass it to ``make_trainer(config, network_factory=...)``.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class Critic(nn.Module):
 @dataclasses.dataclass(frozen=True)
 class Networks:
     """The functions a trainer needs of its networks, each written for ONE agent (callers
-    vmap over the agent axis). Build one with :func:`make_networks`, or write your own
+    vmap over the agent axis). Build one with `make_networks`, or write your own
     factory with the same signature and pass it to ``make_trainer(network_factory=...)``.
 
     Shapes: ``O`` obs_dim, ``D`` act_dim, ``A`` agents, ``Q`` critics per agent.

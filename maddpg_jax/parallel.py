@@ -2,11 +2,11 @@
 
 Members are independent, so they are split over a 1-D ``Mesh`` of devices with
 ``shard_map`` (each device runs its own members, no communication: vmapped on an
-accelerator, in small vmapped chunks on a CPU, see :func:`default_member_chunk`). Plain
+accelerator, in small vmapped chunks on a CPU, see `default_member_chunk`). Plain
 ``NamedSharding`` propagation through the vmapped scan was measured 1.6x *slower* than one
 device on a 2-core CPU (it inserted collectives), ``shard_map`` 1.6x faster.
 
-On CPU, XLA runs one device's program on about one core, so :func:`configure_host_devices`
+On CPU, XLA runs one device's program on about one core, so `configure_host_devices`
 exposes one CPU device per core (unless the user's ``XLA_FLAGS`` already says how many).
 It must run before JAX creates its backend: call it before the first JAX computation.
 """
@@ -90,14 +90,14 @@ def state_bytes(trainer) -> int:
 
 
 class MemberRunner:
-    """``init`` and ``run`` of a :class:`~maddpg_jax.training.Trainer` over a member axis.
+    """``init`` and ``run`` of a `Trainer` over a member axis.
 
     Args:
-        trainer: from :func:`maddpg_jax.make_trainer`.
+        trainer: from `maddpg_jax.make_trainer`.
         num_members: members the caller cares about; padded to a multiple of the devices.
         devices: defaults to all of ``jax.devices()`` (at most ``num_members`` of them).
         member_chunk: members vmapped together on a device, in a loop over its members
-            (``None``: :func:`default_member_chunk`). Changes speed, not results (beyond
+            (``None``: `default_member_chunk`). Changes speed, not results (beyond
             float32 rounding).
     """
 
@@ -206,8 +206,8 @@ class MemberRunner:
         return self._wrap(self.trainer.run_upto.__wrapped__, donate, shared=2)
 
     def run_chunk(self, state, hparams, num_iterations: int, learn: bool, select: bool, donate: bool = False):
-        """:meth:`run` as the host loop calls it (same values), through one compiled
-        program for chunks of any length where :meth:`_by_length` says so."""
+        """`run` as the host loop calls it (same values), through one compiled
+        program for chunks of any length where `_by_length` says so."""
         if not self._by_length(num_iterations, learn):
             return self.run(state, hparams, num_iterations, learn, select, donate)
         import jax
@@ -218,7 +218,7 @@ class MemberRunner:
         return state, jax.tree.map(lambda x: x[:, :num_iterations], metrics)
 
     def compile_chunk(self, state, hparams, num_iterations: int, learn: bool, select: bool, donate: bool = False):
-        """Compile what :meth:`run_chunk` with these arguments will run (once for every
+        """Compile what `run_chunk` with these arguments will run (once for every
         chunk that goes through ``run_upto``)."""
         if not self._by_length(num_iterations, learn):
             return self.compile(state, hparams, num_iterations, learn, select, donate)
@@ -229,7 +229,7 @@ class MemberRunner:
 
     def compile(self, state, hparams, num_iterations: int, learn: bool, select: bool = False, donate: bool = False):
         """Compile ahead of time (so the caller can time compilation apart from running);
-        :meth:`run` with the same arguments then uses this executable (jit's own cache would
+        `run` with the same arguments then uses this executable (jit's own cache would
         not see it). Returns the executable (for its ``memory_analysis``, say)."""
         fn = self._run(num_iterations, learn, select, donate)
         compiled = fn.lower(state, hparams).compile()

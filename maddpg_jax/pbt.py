@@ -2,7 +2,7 @@
 
 Members train as in a sweep, one program over devices. Every ``interval`` iterations the
 host loop stops between chunks (where it already logs and checkpoints) and calls
-:func:`exploit_and_explore`: members are ranked by a recent score (the noise-free
+`exploit_and_explore`: members are ranked by a recent score (the noise-free
 evaluation when policy selection is on, else the 100-episode training mean), each member
 of the bottom ``fraction`` copies the actors, critics, targets and optimiser states of a
 member drawn from the top ``fraction``, and perturbs (or, with probability ``resample``,
@@ -178,7 +178,7 @@ def learned(state) -> dict:
 
 
 def copy_members(parts: dict, source: jax.Array) -> dict:
-    """``parts`` (from :func:`learned`, members on axis 0) with member ``m`` taken from
+    """``parts`` (from `learned`, members on axis 0) with member ``m`` taken from
     member ``source[m]``: one gather along the member axis."""
     return jax.tree.map(lambda x: jnp.take(x, source, axis=0), parts)
 

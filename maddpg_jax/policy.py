@@ -44,7 +44,7 @@ def load_policy(run_dir: str | Path, member: int = 0) -> Policy:
     """The policy of ``member`` that a run or sweep directory keeps (its latest checkpoint's
     best-evaluated actors, or latest actors when policy selection is off).
 
-    Raises :class:`maddpg_jax.errors.UsageError` (one line) for a directory without a run
+    Raises `maddpg_jax.errors.UsageError` (one line) for a directory without a run
     or checkpoint, or a member out of range.
     """
     from maddpg_jax.errors import UsageError

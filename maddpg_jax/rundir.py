@@ -61,7 +61,7 @@ def publish(tmp: str, path: Path | str) -> None:
 
 def atomic_write_text(path: Path | str, text: str) -> None:
     """Write ``path`` whole or not at all (a temporary file renamed into place); a write
-    that fails raises :class:`FileFault` and leaves the previous version and no temporary."""
+    that fails raises `FileFault` and leaves the previous version and no temporary."""
     path = Path(path)
     tmp = None
     try:
@@ -134,7 +134,7 @@ class NoRunError(ValueError):
 def read_run(run_dir: Path | str):
     """``(Config, members)`` from a run directory's config.json.
 
-    Raises :class:`NoRunError` when there is none, ``ValueError`` saying what is wrong when
+    Raises `NoRunError` when there is none, ``ValueError`` saying what is wrong when
     it cannot be used (not JSON, unknown or bad fields, members not a list of seeds).
     """
     from maddpg_jax.config import Config
@@ -158,7 +158,7 @@ def read_run(run_dir: Path | str):
 
 
 def read_run_as(run_dir: Path | str, flag: str):
-    """:func:`read_run`, its errors as one :class:`~maddpg_jax.errors.UsageError` line that
+    """`read_run`, its errors as one `UsageError` line that
     starts with ``flag`` (the argument that named ``run_dir``)."""
     from maddpg_jax.errors import UsageError
 
@@ -205,7 +205,7 @@ def _drop_empty(tree):
 
 
 def _fill_empty(restored, like):
-    """Put ``like``'s zero-size leaves back where :func:`_drop_empty` left ``None``."""
+    """Put ``like``'s zero-size leaves back where `_drop_empty` left ``None``."""
     return jax.tree.map(lambda ref, x: ref if x is None else x, like, restored, is_leaf=lambda x: x is None)
 
 
@@ -221,7 +221,7 @@ class _DropClosedLoopEchoes:
     After a failed write, TensorStore's threads still complete the write's other futures and
     call back into orbax's asyncio loop, which has closed; each callback's error is printed
     as a traceback (from C, past ``sys.excepthook``). The fault itself is reported once, in
-    one line (:class:`FileFault`): these echoes of it are dropped. Everything else passes
+    one line (`FileFault`): these echoes of it are dropped. Everything else passes
     through unchanged (a traceback is held until its last line decides). Several threads
     print such tracebacks at once, their lines interleaved: a held block ends only when as
     many tracebacks have ended (an unindented line) as have begun, and writes take a lock."""
@@ -266,7 +266,7 @@ class _DropClosedLoopEchoes:
 
 
 def _quiet_closed_loop_callbacks() -> None:
-    """Install :class:`_DropClosedLoopEchoes` on ``sys.stderr`` (once)."""
+    """Install `_DropClosedLoopEchoes` on ``sys.stderr`` (once)."""
     import sys
 
     if not isinstance(sys.stderr, _DropClosedLoopEchoes):
@@ -275,7 +275,7 @@ def _quiet_closed_loop_callbacks() -> None:
 
 def _raise_file_fault(path: Path, error: Exception):
     """A checkpoint write that failed on an OS error (orbax and TensorStore wrap it) as a
-    :class:`FileFault`; anything else as it was."""
+    `FileFault`; anything else as it was."""
     from maddpg_jax.errors import os_reason
 
     if os_reason(error) is not None:
@@ -285,7 +285,7 @@ def _raise_file_fault(path: Path, error: Exception):
 
 def _replace_members(state, like, members: int):
     """``state``'s first ``members`` members, padded (the last repeated, as
-    :func:`maddpg_jax.parallel.pad_members` does) to ``like``'s leading size and placed with
+    `maddpg_jax.parallel.pad_members` does) to ``like``'s leading size and placed with
     ``like``'s shardings: a sweep saved on one device count, opened on another."""
 
     def put(x, ref):
@@ -358,9 +358,9 @@ class Checkpoints:
     deleted only once its successor is committed, and every save first waits for the previous
     checkpoint's checksums, so the newest verified checkpoint outlives any failure.
 
-    ``asynchronous`` (the training loop's way): :meth:`save` returns once the state has
+    ``asynchronous`` (the training loop's way): `save` returns once the state has
     been copied off the device and orbax writes it in a background thread while the next
-    chunk runs; the next :meth:`save`, :meth:`wait` or :meth:`close` waits for it and
+    chunk runs; the next `save`, `wait` or `close` waits for it and
     raises what the write raised. A checkpoint is visible only once orbax has committed it
     (renamed its finished temporary directory), so a crash mid-write leaves the previous one.
     """
@@ -405,12 +405,12 @@ class Checkpoints:
         return sorted(self.manager.all_steps(), reverse=True)
 
     def restore_newest(self, like, config: dict | None = None, warn=None, set_aside: Path | None = None):
-        """:meth:`restore` of the newest checkpoint that reads: a damaged one is reported
+        """`restore` of the newest checkpoint that reads: a damaged one is reported
         through ``warn(message)`` (one line) and the next older one tried; with
         ``set_aside`` (a writer's directory) the damaged ones are moved there once an intact
         one has loaded, so that the run's next checkpoints follow the one it resumed from and
         nothing the user saved is deleted. Returns
-        ``(state, meta, step)``; raises :class:`CheckpointError` when none is intact, or
+        ``(state, meta, step)``; raises `CheckpointError` when none is intact, or
         at once when one is intact but of another config or format (an older one would
         be of the same)."""
         errors = []
@@ -481,7 +481,7 @@ class Checkpoints:
     def restore(self, step: int, like, config: dict | None = None):
         """Restore onto the shapes, dtypes and shardings of ``like`` (a live state).
 
-        Raises :class:`CheckpointError` saying why when the checkpoint has another format
+        Raises `CheckpointError` saying why when the checkpoint has another format
         version, was written by another config (``config``: this run's, as a dict;
         ``total_env_steps`` may differ), or cannot be read (truncated, corrupted).
         """
@@ -548,7 +548,7 @@ class Checkpoints:
 
     def close(self):
         """Finish and release orbax's threads. A write that failed was raised by
-        :meth:`wait` already; closing after it must not raise it again over the report."""
+        `wait` already; closing after it must not raise it again over the report."""
         self.pending = None
         with contextlib.suppress(Exception):
             if self._finishing is not None:

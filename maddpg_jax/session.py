@@ -2,7 +2,7 @@
 progress and plots; signals and non-finite losses stop the run cleanly.
 
 ``Session(out, config, members).run()`` trains one member (``train``) or many (``sweep``)
-through :func:`maddpg_jax.loop.run_chunks`.
+through `maddpg_jax.loop.run_chunks`.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def metric_rows(
 
 
 class Session:
-    """One run directory being trained. ``members``: see :mod:`maddpg_jax.members`."""
+    """One run directory being trained. ``members``: see `maddpg_jax.members`."""
 
     def __init__(
         self,

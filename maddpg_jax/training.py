@@ -1,10 +1,10 @@
 """The whole training loop as one compiled program: act, step E envs, store, update.
 
 ``make_train(config)(key, hparams) -> (state, metrics)`` is pure and jittable, and can be
-vmapped over seeds and hyperparameters. :func:`make_trainer` wires the named parts
-(networks from a factory, :mod:`~maddpg_jax.acting`, :mod:`~maddpg_jax.episodes`,
-:mod:`~maddpg_jax.update`) and exposes ``init`` and ``run`` so a host loop can run the same
-program in chunks (:mod:`maddpg_jax.loop`).
+vmapped over seeds and hyperparameters. `make_trainer` wires the named parts
+(networks from a factory, `acting`, `episodes`,
+`update`) and exposes ``init`` and ``run`` so a host loop can run the same
+program in chunks (`maddpg_jax.loop`).
 """
 
 from __future__ import annotations
@@ -270,7 +270,7 @@ def _all_finite(tree) -> jax.Array:
 
 
 class Episodes(NamedTuple):
-    """What :func:`run_episodes` measures, one row per env (one episode each)."""
+    """What `run_episodes` measures, one row per env (one episode each)."""
 
     returns: jax.Array  # [N] the mean over agents of each agent's return
     team_returns: jax.Array  # [N, T] each team's return (mean over its agents)
@@ -278,7 +278,7 @@ class Episodes(NamedTuple):
 
 
 def episode_metrics(trainer: Trainer) -> tuple:
-    """The :class:`~maddpg_jax.envs.registry.EpisodeMetric` s of the trainer's env."""
+    """The `EpisodeMetric` s of the trainer's env."""
     return envs.entry(trainer.config.env).metrics
 
 
@@ -326,7 +326,7 @@ def run_episodes(trainer: Trainer, actor_params, key: jax.Array, num_episodes: i
 def evaluate_actors(trainer: Trainer, actor_params, key: jax.Array, num_episodes: int, like=None):
     """``(score [], metrics [M])``: the mean return (mean over agents of each agent's episode
     sum) of the greedy actors over ``num_episodes`` episodes, and the mean of each episode
-    metric of the env (see :func:`run_episodes`)."""
+    metric of the env (see `run_episodes`)."""
     episodes = run_episodes(trainer, actor_params, key, num_episodes, like)
     return episodes.returns.mean(), episodes.metrics.mean(0)
 
@@ -334,7 +334,7 @@ def evaluate_actors(trainer: Trainer, actor_params, key: jax.Array, num_episodes
 def select_policy(trainer: Trainer, state: TrainState, pmean=lambda x: x) -> tuple[TrainState, jax.Array]:
     """Evaluate the current actors without noise and keep them if they score at least the
     best so far (ties go to the newer, more trained actors; with ``keep_best`` off the
-    latest are kept, see :func:`kept_actor`). Returns the state and the evaluation's episode
+    latest are kept, see `kept_actor`). Returns the state and the evaluation's episode
     metrics ``[M]``. The evaluation's key is folded
     from the loop key without consuming it, so training itself is unchanged."""
     key = jax.random.fold_in(state.key, 0x5E1EC7)
@@ -531,5 +531,5 @@ def groupby_count(items) -> list[tuple]:
 
 def make_train(config: Config, **kwargs):
     """``train(key, hparams) -> (TrainState, Metrics)``; pure, jittable, vmappable.
-    ``kwargs`` go to :func:`make_trainer` (for example ``network_factory``)."""
+    ``kwargs`` go to `make_trainer` (for example ``network_factory``)."""
     return make_trainer(config, **kwargs).train

@@ -205,7 +205,7 @@ def update_on_batch(
     hp: HParams,
     discount=None,
 ) -> tuple[AgentParams, UpdateMetrics]:
-    """:func:`update_round` on a given batch (leaves ``[B, ...]``); ``k_target`` draws the
+    """`update_round` on a given batch (leaves ``[B, ...]``); ``k_target`` draws the
     target policy's smoothing noise, ``k_actor`` the actors' Gumbel noise (discrete);
     ``discount`` the bootstrap's (scalar or [B]; default ``hp.gamma``)."""
     lr_scale = lr_factor(learner, updates)

@@ -2,7 +2,7 @@
 
 ``envs.make(name, **env_kwargs) -> (env, params)``; ``envs.names()`` lists what is
 registered; ``envs.register(...)`` adds an env. The contract (shapes, auto-reset,
-``final_observation``, termination against truncation) is :class:`envs.base.Environment`'s
+``final_observation``, termination against truncation) is `envs.base.Environment`'s
 docstring.
 """
 

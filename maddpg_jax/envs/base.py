@@ -3,18 +3,18 @@
 An environment is a static, hashable object (its agents, action type, observation mode:
 what fixes shapes) plus a ``params`` pytree (physical constants, coupling, episode length:
 what can be traced, vmapped and swept). Every env in this package subclasses
-:class:`Environment` and writes two pure functions for one instance:
+`Environment` and writes two pure functions for one instance:
 
 - ``reset_env(key, params) -> (obs, state)``
 - ``step_env(key, state, actions, params) -> (obs, state, reward, terminated, truncated, info)``
 
-The base class's :meth:`~Environment.reset` and :meth:`~Environment.step` are what callers
+The base class's `reset` and `step` are what callers
 use. ``step`` runs ``step_env`` and, where the episode ended (any agent terminated or
 truncated), returns the *next* episode's first observation and state instead, keeping the
 true last observation in ``info["final_observation"]``. Learners bootstrap from that one
 on truncation and cut the bootstrap on termination only.
 
-Shapes, for one env (batch with ``jax.vmap`` or :class:`envs.VecEnv`), ``A`` agents:
+Shapes, for one env (batch with ``jax.vmap`` or `envs.VecEnv`), ``A`` agents:
 
 ==================  =====================================  =============================
 ``obs``             ``float32 [A, obs_dim]``               shorter observations are
@@ -110,7 +110,7 @@ class Environment:
 
     @property
     def action_shape(self) -> tuple[int, ...]:
-        """Shape of the ``actions`` argument of :meth:`step` for one env."""
+        """Shape of the ``actions`` argument of `step` for one env."""
         if self.action_type == "continuous":
             return (self.num_agents, self.act_dim)
         return (self.num_agents,)
@@ -171,7 +171,7 @@ class Environment:
         return self.step_and_reset(k_step, state, actions, params, self.reset_env(k_reset, params))
 
     def step_and_reset(self, key: jax.Array, state, actions: jax.Array, params, fresh):
-        """:meth:`step` with the next episode's start given: ``fresh = (obs, state)``.
+        """`step` with the next episode's start given: ``fresh = (obs, state)``.
 
         Auto-reset lives here and only here. Under ``vmap`` it is branch-free: both the
         stepped and the fresh state exist and ``where`` picks one per instance.

@@ -105,7 +105,7 @@ def gym_id(name: str) -> str:
 
 
 def register_gym_envs() -> None:
-    """Register every env of the registry with gymnasium (:func:`gym_id`); gymnasium's checker
+    """Register every env of the registry with gymnasium (`gym_id`); gymnasium's checker
     of single-agent envs is off, since rewards and flags are per-agent lists."""
     for name in names():
         gym_id_ = gym_id(name)

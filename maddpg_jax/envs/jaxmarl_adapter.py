@@ -77,7 +77,7 @@ def to_box(action, low, high):
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class JaxMARLEnv(Environment):
-    """A JaxMARL MPE scenario as an :class:`~envs.base.Environment`.
+    """A JaxMARL MPE scenario as an `Environment`.
 
     Args:
         env: the JaxMARL env object.

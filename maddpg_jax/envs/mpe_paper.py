@@ -402,10 +402,10 @@ SCENARIOS = {
 
 @dataclasses.dataclass(frozen=True)
 class ParticleEnv(Environment):
-    """One of :data:`SCENARIOS` behind the project's contract (see the module docstring).
+    """One of `SCENARIOS` behind the project's contract (see the module docstring).
 
     Args:
-        scenario: its :class:`Scenario`.
+        scenario: its `Scenario`.
         action_type: ``"discrete"`` (the paper's) or ``"continuous"``.
     """
 
@@ -471,7 +471,7 @@ class ParticleEnv(Environment):
     # -- the contract --------------------------------------------------------------------
 
     def forces_and_utterances(self, actions: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """``(force [A, 2], utterance [A, dim_c])`` of ``actions`` (as :meth:`step` takes them):
+        """``(force [A, 2], utterance [A, dim_c])`` of ``actions`` (as `step` takes them):
         forces already times each agent's acceleration, zeros for agents that do not move
         (forces) or do not speak (utterances)."""
         self.check_actions(actions)
@@ -561,7 +561,7 @@ def _metric(name, fn, reduce, help):
 
 
 def paper_metrics(scenario: str) -> tuple:
-    """The :class:`~envs.registry.EpisodeMetric` s of ``paper:<scenario>``: the original
+    """The `EpisodeMetric` s of ``paper:<scenario>``: the original
     ``benchmark_data`` quantities the paper's tables report, each reduced over an episode."""
     f32 = lambda x: jnp.asarray(x, jnp.float32)
     table = {

@@ -152,7 +152,7 @@ class MultiCartPole(Environment):
     @property
     def reset_noise_shape(self) -> tuple[int, ...]:
         """Shape of the uniform [0, 1) draw that fixes one initial state: ``[A, 4]``.
-        ``VecEnv`` draws it for all instances at once (see :mod:`envs.fast_random`)."""
+        ``VecEnv`` draws it for all instances at once (see `envs.fast_random`)."""
         return (self.num_agents, 4)
 
     def reset_from_noise(self, noise: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:

@@ -4,8 +4,8 @@
 ``(env, params)``. An entry names the keyword arguments its env takes (with defaults,
 types, choices and help: the CLI turns them into flags), the solved threshold where one
 exists, a renderer where one exists, and recommended training defaults (any
-:class:`maddpg_jax.Config` field). Facts that depend on the kwargs (agent names, teams,
-spaces, horizon) are properties of the built env (see :class:`envs.base.Environment`).
+`maddpg_jax.Config` field). Facts that depend on the kwargs (agent names, teams,
+spaces, horizon) are properties of the built env (see `envs.base.Environment`).
 No other module tests env names.
 """
 
@@ -39,7 +39,7 @@ class EnvArg:
     check: Callable[[Any], str | None] | None = None  # value -> error text, or None if fine
 
     def validate(self, value) -> Any:
-        """The value converted to ``type``; :class:`EnvArgError` when it is not allowed."""
+        """The value converted to ``type``; `EnvArgError` when it is not allowed."""
         if self.type is int and (isinstance(value, bool) or not isinstance(value, int)):
             if not (isinstance(value, float) and value.is_integer()):
                 raise EnvArgError(self.name, f"must be an integer, got {value!r}")
@@ -97,13 +97,13 @@ class EnvEntry:
         solved_return: a 100-episode mean return (per agent) that counts as solved, or None.
         renderer: ``renderer(state, env, params) -> uint8 [H, W, 3]``: one env state drawn
             as an RGB array (``eval --gif`` and PettingZoo's ``render()`` use it), or None.
-        defaults: recommended :class:`maddpg_jax.Config` values for this env (fields the
+        defaults: recommended `maddpg_jax.Config` values for this env (fields the
             user did not set take these; a user's value always wins).
         arg_defaults: ``{arg name: {arg value: {field: value}}}``: recommendations that
             depend on an env argument, over ``defaults`` (e.g. discrete actions' own actor
-            learning rate); :meth:`defaults_for` merges them.
+            learning rate); `defaults_for` merges them.
         description: one line for ``--help``.
-        metrics: :class:`EpisodeMetric` s the noise-free evaluation reports for this env.
+        metrics: `EpisodeMetric` s the noise-free evaluation reports for this env.
     """
 
     name: str
@@ -118,14 +118,14 @@ class EnvEntry:
 
     def defaults_for(self, resolved: dict) -> dict:
         """The recommended Config values for the env args ``resolved`` (every arg's value,
-        as :meth:`resolve` returns): ``defaults``, then each matching ``arg_defaults`` entry."""
+        as `resolve` returns): ``defaults``, then each matching ``arg_defaults`` entry."""
         out = dict(self.defaults)
         for arg, by_value in self.arg_defaults.items():
             out.update(by_value.get(resolved[arg], {}))
         return out
 
     def resolve(self, kwargs: dict) -> dict:
-        """Every arg's value (defaults filled in), checked; :class:`EnvArgError` naming an
+        """Every arg's value (defaults filled in), checked; `EnvArgError` naming an
         unknown or bad one and what is accepted."""
         known = {a.name: a for a in self.args}
         for k in kwargs:
@@ -151,7 +151,7 @@ def register(
     metrics=(),
 ) -> EnvEntry:
     """Add an env to the registry (replacing an entry of the same name) and return its entry;
-    the arguments are :class:`EnvEntry`'s fields. An ``arg_defaults`` key must name an arg."""
+    the arguments are `EnvEntry`'s fields. An ``arg_defaults`` key must name an arg."""
     unknown = set(arg_defaults or {}) - {a.name for a in args}
     if unknown:
         raise ValueError(f"{name}: arg_defaults names {sorted(unknown)}, which are not among its args")
@@ -183,7 +183,7 @@ def entry(name: str) -> EnvEntry:
     """The entry of ``name``; ``ValueError`` listing the known names when there is none.
 
     As in gymnasium, ``"module:Name"`` first imports ``module`` (which registers its envs
-    with :func:`register`) when the name is not yet known: that is how an env of your own
+    with `register`) when the name is not yet known: that is how an env of your own
     reaches the CLI (``maddpg-jax train --env my_package.my_env:MyEnv-v0``).
     """
     module = name.split(":", 1)[0] if isinstance(name, str) and ":" in name else None
@@ -204,7 +204,7 @@ def make(name: str, **kwargs):
     """Build an environment and its default parameters: ``(env, params)``.
 
     Raises ``ValueError`` for an unknown name (listing the known ones) and
-    :class:`EnvArgError` for an argument the env does not take or a bad value.
+    `EnvArgError` for an argument the env does not take or a bad value.
     """
     e = entry(name)
     return e.factory(**e.resolve(kwargs))

@@ -20,7 +20,7 @@ class VecEnv:
     all instances (vmap ``env.step`` yourself to give each its own).
 
     An env that offers ``reset_from_noise`` (and ``reset_noise_shape``) gets its auto-reset
-    randomness for all E instances from one cheap bulk draw (see :mod:`envs.fast_random`)
+    randomness for all E instances from one cheap bulk draw (see `envs.fast_random`)
     instead of E threefry key splits; any other env gets one split key per instance.
     """
 

@@ -2,7 +2,7 @@
 per agent (actor, critic, targets, Adam), a Python loop over agents, a numpy circular
 replay buffer, and a Python training loop that moves data host <-> torch every step.
 
-Paper-style defaults (Lowe et al. 2017, as tuned for CartPole in the issue): gamma 0.95,
+Paper-style defaults (Lowe et al. 2017, as tuned for coupled CartPole): gamma 0.95,
 tau 0.01, Adam 1e-3, Gaussian noise 0.1, two 64-unit layers.
 """
 
