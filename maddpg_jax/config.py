@@ -396,6 +396,17 @@ def check_hparam(name: str, value) -> None:
         raise ConfigError(name, f"must be >= 0, got {value!r}")
 
 
+# Fields that take one of a few words, and the words.
+CHOICES = {
+    "prng_impl": ("threefry2x32", "unsafe_rbg"),
+    "lr_decay": ("linear", "late", "none"),
+    "noise_decay": ("linear", "late", "none"),
+    "gumbel_mode": ("hard", "soft"),
+    "grad_clip_scope": ("global", "tensor"),
+    "warmup_actions": ("random", "policy"),
+}
+
+
 def validate(c: Config) -> None:
     """Check every field; raise `ConfigError` naming the first bad one."""
     for name in (
@@ -447,22 +458,13 @@ def validate(c: Config) -> None:
         parse_critic_mode(c.critic_mode)
     except ValueError as e:
         raise ConfigError("critic_mode", str(e)) from None
-    if c.prng_impl not in ("threefry2x32", "unsafe_rbg"):
-        raise ConfigError("prng_impl", f"must be 'threefry2x32' or 'unsafe_rbg', got {c.prng_impl!r}")
-    for name in ("lr_decay", "noise_decay"):
-        if getattr(c, name) not in ("linear", "late", "none"):
-            raise ConfigError(name, f"must be 'linear', 'late' or 'none', got {getattr(c, name)!r}")
+    for name, allowed in CHOICES.items():
+        if getattr(c, name) not in allowed:
+            raise ConfigError(name, f"must be one of {list(allowed)}, got {getattr(c, name)!r}")
     if not _is_num(c.explore_temperature) or c.explore_temperature < 0:
         raise ConfigError("explore_temperature", f"must be a number >= 0, got {c.explore_temperature!r}")
     if not _is_num(c.noise_final) or not 0 <= c.noise_final <= 1:
         raise ConfigError("noise_final", f"must be a number in [0, 1], got {c.noise_final!r}")
-    for name, allowed in (
-        ("gumbel_mode", ("hard", "soft")),
-        ("grad_clip_scope", ("global", "tensor")),
-        ("warmup_actions", ("random", "policy")),
-    ):
-        if getattr(c, name) not in allowed:
-            raise ConfigError(name, f"must be one of {list(allowed)}, got {getattr(c, name)!r}")
     if c.grad_clip_scope == "tensor" and c.flat_params is True:
         raise ConfigError("grad_clip_scope", "'tensor' clips each tensor of an agent, which needs flat_params off")
     names = (

@@ -205,11 +205,7 @@ def make_losses(
         a = batch.obs.shape[1]
         unmasked = policy_outputs(networks, actor_params, batch.obs)
         raw = mask_outputs(spec, unmasked)
-        penalty = action_penalty * jnp.mean(raw**2, axis=(0, 2)) if (action_penalty > 0 and not discrete) else 0.0
-        if discrete and logit_penalty > 0:  # the MADDPG code's regulariser on its policy's outputs
-            real = jnp.asarray(spec.action_mask, jnp.float32)  # [A, D]; padded choices carry no loss
-            sq = jnp.sum(unmasked**2 * real, axis=(0, 2)) / (unmasked.shape[0] * real.sum(-1))
-            penalty = logit_penalty * sq
+        penalty = output_penalty(spec, unmasked, raw, action_penalty, logit_penalty)
         out = raw if discrete else jnp.tanh(raw)
         if spec.soft:  # the paper's code: the gradient flows through the soft sample itself
             out = soft_sample(out, key, temperature)
@@ -223,6 +219,19 @@ def make_losses(
         return jax.vmap(one)(critic_params, jnp.arange(a)) + penalty
 
     return Losses(target_actions, critic_loss, actor_losses)
+
+
+def output_penalty(spec: AgentSpec, unmasked, raw, action_penalty: float, logit_penalty: float):
+    """``[A]`` (or 0.0): the actor's penalty on its outputs ``[B, A, D]``:
+    ``action_penalty * mean(pre_tanh ** 2)`` (continuous, against saturation), or
+    ``logit_penalty * mean(logits ** 2)`` over each agent's real choices (discrete; the MADDPG
+    paper's code regularises its policy's outputs so)."""
+    if not spec.discrete:
+        return action_penalty * jnp.mean(raw**2, axis=(0, 2)) if action_penalty > 0 else 0.0
+    if logit_penalty > 0:
+        real = jnp.asarray(spec.action_mask, jnp.float32)  # [A, D]; padded choices carry no loss
+        return logit_penalty * jnp.sum(unmasked**2 * real, axis=(0, 2)) / (unmasked.shape[0] * real.sum(-1))
+    return 0.0
 
 
 def straight_through_gumbel_softmax(logits, key, temperature):

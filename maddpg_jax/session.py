@@ -218,6 +218,28 @@ class Session:
         finally:
             ckpt.close()
 
+    def _chunk_rows(self, chunk: Chunk) -> list[dict]:
+        """The chunk's ``metrics.jsonl`` rows: its last logged step's with the chunk's compute
+        and host seconds, a frozen member's with the env step it diverged at."""
+        rows = metric_rows(
+            self.config,
+            self.trainer.spec,
+            chunk.metrics,
+            chunk.start,
+            chunk.num_iterations,
+            len(self.members),
+            self.sweep,
+            chunk.wall_s - chunk.chunk_s,
+            chunk.wall_s,
+        )
+        for row in rows[-len(self.members) :] if rows else []:  # the chunk's last logged step
+            row.update(compute_s=round(chunk.chunk_s, 4), host_s=round(chunk.host_s, 4))
+        for row in rows:  # a frozen member's rows say since when
+            at = self.diverged.get(row.get("member", 0), {}).get("diverged_at_env_steps")
+            if at is not None and row["env_steps"] >= at:
+                row["diverged_at_env_steps"] = at
+        return rows
+
     def _loop(self, ckpt, runner, state, hp, start: int, wall0: float) -> int:
         c = self.config
         from maddpg_jax.background import Background
@@ -234,23 +256,7 @@ class Session:
             nonlocal saved_at
             self.host_s += chunk.host_s
             all_diverged = self._diverged(chunk)
-            rows = metric_rows(
-                c,
-                self.trainer.spec,
-                chunk.metrics,
-                chunk.start,
-                chunk.num_iterations,
-                len(self.members),
-                self.sweep,
-                chunk.wall_s - chunk.chunk_s,
-                chunk.wall_s,
-            )
-            for row in rows[-len(self.members) :] if rows else []:  # the chunk's last logged step
-                row.update(compute_s=round(chunk.chunk_s, 4), host_s=round(chunk.host_s, 4))
-            for row in rows:  # a frozen member's rows say since when
-                at = self.diverged.get(row.get("member", 0), {}).get("diverged_at_env_steps")
-                if at is not None and row["env_steps"] >= at:
-                    row["diverged_at_env_steps"] = at
+            rows = self._chunk_rows(chunk)
             if self.primary:
                 self.background.submit(rundir.append_jsonl, self.out / rundir.METRICS, rows)
             due = (

@@ -179,18 +179,25 @@ def learn_rounds(trainer: Trainer, state: TrainState, buffer, key, hp: HParams):
     return agents, updates, losses, jnp.stack([True, n_actor > 0, True])
 
 
+def act(trainer: Trainer, state: TrainState, hp: HParams, key: jax.Array, learn: bool) -> jax.Array:
+    """Critic actions ``[E, A, D]`` for the envs' current observations: the actors with
+    their exploration (its schedule's factor; discrete actions also ``explore_temperature``),
+    or before learning starts uniformly random ones (``warmup_actions`` "random")."""
+    c, spec = trainer.config, trainer.spec
+    if not learn and c.warmup_actions == "random":
+        return acting.random_actions(spec, key, state.obs.shape[0])
+    scale = noise_factor(trainer.learner, state.updates)
+    if spec.discrete and c.explore_temperature != 1.0:  # 1.0: the exact computation without it
+        scale = scale * c.explore_temperature
+    return acting.explore(spec, trainer.networks, state.agents.actor, state.obs, key, hp, scale)
+
+
 def iteration(trainer: Trainer, state: TrainState, hp: HParams, learn: bool, psum=lambda x: x):
     """One vectorised env step (exploring, or random actions before learning starts), the
     transitions stored, then ``updates_per_step`` update rounds when ``learn``."""
     c, spec = trainer.config, trainer.spec
     key, k_act, k_env, k_upd = jax.random.split(state.key, 4)
-    if learn or c.warmup_actions == "policy":
-        scale = noise_factor(trainer.learner, state.updates)
-        if spec.discrete and c.explore_temperature != 1.0:  # 1.0: the exact computation without it
-            scale = scale * c.explore_temperature
-        critic_actions = acting.explore(spec, trainer.networks, state.agents.actor, state.obs, k_act, hp, scale)
-    else:
-        critic_actions = acting.random_actions(spec, k_act, state.obs.shape[0])
+    critic_actions = act(trainer, state, hp, k_act, learn)
     obs, env_state, reward, terminated, truncated, info = envs.VecEnv(trainer.env, state.obs.shape[0]).step(
         k_env, state.env_state, acting.env_actions(spec, critic_actions), trainer.env_params
     )

@@ -261,8 +261,10 @@ def test_discrete_and_plain_maddpg_run():
         ("tau", 0.0, "(0, 1]"),
         ("hidden_sizes", (), "integers"),
         ("env", "Pong", "MultiCartPole-v0"),
-        ("lr_decay", "cosine", "'linear', 'late' or 'none'"),
-        ("noise_decay", "exp", "'linear', 'late' or 'none'"),
+        ("lr_decay", "cosine", "['linear', 'late', 'none']"),
+        ("noise_decay", "exp", "['linear', 'late', 'none']"),
+        ("gumbel_mode", "sticky", "['hard', 'soft']"),
+        ("preset", "fast", "['none', 'paper']"),
         ("noise_final", 1.5, "[0, 1]"),
     ],
 )

@@ -50,6 +50,7 @@ import numpy as np
 from flax import struct
 
 from maddpg_jax.envs.base import Environment
+from maddpg_jax.envs.registry import EpisodeMetric
 
 # The original core.World's constants.
 DT, DAMPING, CONTACT_FORCE, CONTACT_MARGIN, DEFAULT_ACCEL = 0.1, 0.25, 1e2, 1e-3, 5.0
@@ -554,93 +555,91 @@ def _occupied(env, s):
     return jnp.sum(d.min(axis=0) < 0.1).astype(jnp.float32)
 
 
-def _metric(name, fn, reduce, help):
-    from maddpg_jax.envs.registry import EpisodeMetric
-
-    return EpisodeMetric(name, fn, reduce, help)
+def _f32(x) -> jax.Array:
+    return jnp.asarray(x, jnp.float32)
 
 
-def paper_metrics(scenario: str) -> tuple:
-    """The `EpisodeMetric` s of ``paper:<scenario>``: the original
-    ``benchmark_data`` quantities the paper's tables report, each reduced over an episode."""
-    f32 = lambda x: jnp.asarray(x, jnp.float32)
-    table = {
-        "simple_speaker_listener": (
-            _metric(
-                "target_reached",
-                lambda e, s: f32(listener_distance(s) < REACH),
-                "last",
-                f"1 if the listener ends the episode within {REACH:.3f} of the goal landmark (discs overlap)",
-            ),
-            _metric(
-                "final_distance",
-                lambda e, s: listener_distance(s),
-                "last",
-                "the listener's distance to the goal landmark at the episode's end",
-            ),
+# The original ``benchmark_data`` quantities the paper's tables report, reduced per episode.
+PAPER_METRICS = {
+    "simple_speaker_listener": (
+        EpisodeMetric(
+            "target_reached",
+            lambda e, s: _f32(listener_distance(s) < REACH),
+            "last",
+            f"1 if the listener ends the episode within {REACH:.3f} of the goal landmark (discs overlap)",
         ),
-        "simple_spread": (
-            _metric(
-                "landmark_distance",
-                lambda e, s: landmark_distance(e.scenario, s),
-                "mean",
-                "sum over landmarks of the nearest agent's distance, mean over the episode's steps",
-            ),
-            _metric("collisions", _spread_pairs, "sum", "pairs of agents in contact, summed over the episode's steps"),
-            _metric("occupied_landmarks", _occupied, "last", "landmarks with an agent within 0.1 at the episode's end"),
+        EpisodeMetric(
+            "final_distance",
+            lambda e, s: listener_distance(s),
+            "last",
+            "the listener's distance to the goal landmark at the episode's end",
         ),
-        "simple_tag": (
-            _metric(
-                "touches",
-                lambda e, s: jnp.sum(touching(e.scenario, s)).astype(jnp.float32),
-                "sum",
-                "(predator, prey) pairs in contact, summed over the episode's steps",
-            ),
+    ),
+    "simple_spread": (
+        EpisodeMetric(
+            "landmark_distance",
+            lambda e, s: landmark_distance(e.scenario, s),
+            "mean",
+            "sum over landmarks of the nearest agent's distance, mean over the episode's steps",
         ),
-        "simple_adversary": (
-            _metric(
-                "agents_success",
-                lambda e, s: f32(goal_distances(e.scenario, s)[1:].min() < DECEIVE),
-                "last",
-                f"1 if a good agent ends the episode within {DECEIVE} of the goal",
-            ),
-            _metric(
-                "adversary_success",
-                lambda e, s: f32(goal_distances(e.scenario, s)[0] < DECEIVE),
-                "last",
-                f"1 if the adversary ends the episode within {DECEIVE} of the goal",
-            ),
+        EpisodeMetric(
+            "collisions", _spread_pairs, "sum", "pairs of agents in contact, summed over the episode's steps"
         ),
-        "simple_crypto": (
-            _metric(
-                "bob_success",
-                _crypto_success(CRYPTO_BOB),
-                "last",
-                "1 if Bob's utterance at the episode's end names the goal colour (its largest entry)",
-            ),
-            _metric(
-                "eve_success",
-                _crypto_success(CRYPTO_EVE),
-                "last",
-                "1 if Eve's utterance at the episode's end names the goal colour (a guess between the two: 0.5)",
-            ),
+        EpisodeMetric(
+            "occupied_landmarks", _occupied, "last", "landmarks with an agent within 0.1 at the episode's end"
         ),
-        "simple_push": (
-            _metric(
-                "agent_distance",
-                lambda e, s: goal_distances(e.scenario, s)[1],
-                "mean",
-                "the good agent's distance to its goal, mean over the episode's steps",
-            ),
-            _metric(
-                "adversary_distance",
-                lambda e, s: goal_distances(e.scenario, s)[0],
-                "mean",
-                "the adversary's distance to the good agent's goal, mean over the episode's steps",
-            ),
+    ),
+    "simple_tag": (
+        EpisodeMetric(
+            "touches",
+            lambda e, s: jnp.sum(touching(e.scenario, s)).astype(jnp.float32),
+            "sum",
+            "(predator, prey) pairs in contact, summed over the episode's steps",
         ),
-    }
-    return table[scenario]
+    ),
+    "simple_adversary": (
+        EpisodeMetric(
+            "agents_success",
+            lambda e, s: _f32(goal_distances(e.scenario, s)[1:].min() < DECEIVE),
+            "last",
+            f"1 if a good agent ends the episode within {DECEIVE} of the goal",
+        ),
+        EpisodeMetric(
+            "adversary_success",
+            lambda e, s: _f32(goal_distances(e.scenario, s)[0] < DECEIVE),
+            "last",
+            f"1 if the adversary ends the episode within {DECEIVE} of the goal",
+        ),
+    ),
+    "simple_crypto": (
+        EpisodeMetric(
+            "bob_success",
+            _crypto_success(CRYPTO_BOB),
+            "last",
+            "1 if Bob's utterance at the episode's end names the goal colour (its largest entry)",
+        ),
+        EpisodeMetric(
+            "eve_success",
+            _crypto_success(CRYPTO_EVE),
+            "last",
+            "1 if Eve's utterance at the episode's end names the goal colour (a guess between the two: 0.5)",
+        ),
+    ),
+    "simple_push": (
+        EpisodeMetric(
+            "agent_distance",
+            lambda e, s: goal_distances(e.scenario, s)[1],
+            "mean",
+            "the good agent's distance to its goal, mean over the episode's steps",
+        ),
+        EpisodeMetric(
+            "adversary_distance",
+            lambda e, s: goal_distances(e.scenario, s)[0],
+            "mean",
+            "the adversary's distance to the good agent's goal, mean over the episode's steps",
+        ),
+    ),
+}
 
 
 def make_paper(scenario: str, action_type: str = "discrete"):
@@ -671,7 +670,7 @@ def _register():
             defaults=SCENARIO_DEFAULTS.get(f"MPE_{scenario}_v3", MPE_DEFAULTS),
             renderer=_mpe_frame,
             description=f"the MADDPG paper's {scenario}, as its code (openai/multiagent-particle-envs) ran it",
-            metrics=paper_metrics(scenario),
+            metrics=PAPER_METRICS[scenario],
         )
 
 
