@@ -301,3 +301,15 @@ def test_paper_table_cells_are_median_and_range_over_seeds(paper_table):
     assert paper_table.per_seed(group, "bob_minus_eve") == pytest.approx([0.4, 0.1, 0.8])
     assert paper_table.cell(paper_table.per_seed(group, "bob_success")) == "0.9 [0.7, 1]"
     assert paper_table.cell([]) == "–"
+
+
+def test_checkpoint_verify_benchmark_runs_at_a_tiny_size(tmp_path, monkeypatch):
+    """The checksum benchmark writes, verifies and reads a checkpoint end to end, and its
+    report names every step it timed."""
+    from benchmarks import checkpoint_verify
+
+    argv = ["checkpoint_verify.py", "--members", "1", "--buffer-size", "2048", "--out", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", argv)
+    checkpoint_verify.main()
+    text = (tmp_path / "checkpoint_verify.md").read_text()
+    assert "verifying the checksums" in text and "host loop held" in text and text.count("\n| ") == 7
