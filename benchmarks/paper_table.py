@@ -390,7 +390,9 @@ def plot(a, groups: list[dict], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [(sc, m) for sc in a.scenarios for m in metric_names(a, sc) if m not in ("final_distance",)]
+    # The metrics evaluated during training (the env's and the derived one; returns are in the runs' own curves).
+    skip = ("final_distance",)
+    panels = [(sc, m) for sc in a.scenarios for m in metric_names(a, sc) if m not in skip and ":" not in m]
     cols = 3
     rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.2 * rows), squeeze=False)
@@ -405,7 +407,10 @@ def plot(a, groups: list[dict], path: str) -> None:
                 ev = r.get("eval_metrics")
                 if ev is None:
                     continue
-                v = ev[DERIVED[scenario][1]] - ev[DERIVED[scenario][2]] if metric not in ev else ev[metric]
+                if metric in ev:
+                    v = ev[metric]
+                else:  # the derived metric
+                    v = ev[DERIVED[scenario][1]] - ev[DERIVED[scenario][2]]
                 series.setdefault(r["env_steps"], []).append(v)
             if series:
                 xs = sorted(series)
