@@ -8,7 +8,6 @@ through `maddpg_jax.loop.run_chunks`.
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from maddpg_jax.config import HPARAM_NAMES, Config
 from maddpg_jax.errors import UsageError, WriteFault
 from maddpg_jax.lock import RunLock
 from maddpg_jax.loop import Chunk, plan_chunks, run_chunks
+from maddpg_jax.signals import StopSignals
 from maddpg_jax.training import LOSS_NAMES
 
 # Seconds of wall time between rewrites of the learning-curve PNG while a run goes (it is
@@ -98,23 +98,13 @@ class Session:
         self.sweep = len(members) > 1 or "actor_lr" in members[0]
         self.command = "pbt" if pbt is not None else "sweep" if self.sweep else "train"
         self.entry = envs.entry(config.env)
-        self._signal = None
+        self.signals = StopSignals()
         self.summary: list[dict] = []  # one row per member once the run has finished
         # In a multi-process job every process computes; process 0 alone writes files
         # (orbax coordinates the checkpoint itself and needs every process to call it).
         import jax
 
         self.primary = jax.process_index() == 0
-
-    def _on_signal(self, signum, frame):
-        if self._signal is not None:  # a second Ctrl-C: stop now
-            raise KeyboardInterrupt
-        self._signal = signum
-        print(
-            f"\n{signal.Signals(signum).name}: finishing the current chunk and saving a checkpoint...",
-            file=sys.stderr,
-            flush=True,
-        )
 
     def _warn(self, message: str) -> None:
         if self.primary:
@@ -250,7 +240,7 @@ class Session:
         self.diverged: dict[int, dict] = {}  # member -> diverged_at_env_steps, diverged_quantity
         self.host_s = 0.0  # host seconds between chunks, this process's run of them
         saved_at = wall0  # wall seconds at the last checkpoint (or the start)
-        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        self.signals.install()
 
         def on_chunk(chunk: Chunk) -> bool:
             nonlocal saved_at
@@ -261,7 +251,7 @@ class Session:
                 self.background.submit(rundir.append_jsonl, self.out / rundir.METRICS, rows)
             due = (
                 chunk.end == c.num_iterations
-                or self._signal is not None
+                or self.signals.received is not None
                 or all_diverged  # the members' last finite states, kept for eval and load_policy
                 or chunk.wall_s - saved_at >= self.checkpoint_every
             )
@@ -276,7 +266,7 @@ class Session:
                 self.status = 3
                 print(self._all_diverged_line(chunk), file=sys.stderr)
                 return False
-            return self._signal is None
+            return self.signals.received is None
 
         adapt = None
         if self.pbt is not None:
@@ -296,18 +286,17 @@ class Session:
             ckpt.wait()  # the last checkpoint is on disk before the run says it is done
             self.last_good = ckpt.committed if ckpt.committed is not None else start
         finally:
-            for s, h in old.items():
-                signal.signal(s, h)
+            self.signals.restore()
             self.background.close()  # what is queued is written before the loggers close
             reporter.close()
-        if self._signal is not None and self.status == 0:
+        if self.signals.received is not None and self.status == 0:
             print(
                 f"saved a checkpoint at env step {self.last_good * c.num_envs}; continue with:\n  maddpg-jax "
                 f"{self.command} --out {self.out} --resume --total-env-steps "
                 f"{c.total_env_steps}",
                 file=sys.stderr,
             )
-            return 130 if self._signal == signal.SIGINT else 143
+            return self.signals.status
         if self.primary and last is not None and (finished or self.status == 3):
             self.host_s += time.perf_counter() - t_end
             print(self._timing_line(time.perf_counter() - t_end + last.wall_s - wall0))

@@ -598,3 +598,23 @@ def test_background_runs_tasks_in_order_and_hands_back_the_first_error():
         bg.flush()
     assert done[-1] == 49
     bg.close()
+
+
+def test_stop_signals_record_the_first_stop_the_second_at_once_and_restore_the_handlers():
+    """SIGTERM is recorded (exit status 143) and the run goes on to its chunk's end; a second
+    signal raises at once; leaving restores the handlers that were there before."""
+    import os
+    import signal
+    import time
+
+    from maddpg_jax.signals import StopSignals
+
+    before = signal.getsignal(signal.SIGTERM)
+    with StopSignals() as stops:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)  # the handler runs between bytecodes of the main thread
+        assert stops.received == signal.SIGTERM and stops.status == 143
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1.0)
+    assert signal.getsignal(signal.SIGTERM) is before
