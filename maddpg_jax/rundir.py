@@ -265,6 +265,15 @@ class _DropClosedLoopEchoes:
         return getattr(self._stream, name)
 
 
+def _quiet_failed_writes() -> None:
+    """Before a process's first checkpoint write (readers never call it): a failed write is
+    reported once, in one line (`FileFault`), and orbax and TensorStore would also log it
+    from their threads, a traceback each, and echo it through closed asyncio loops."""
+    for name in ("absl", "asyncio", "orbax"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    _quiet_closed_loop_callbacks()
+
+
 def _quiet_closed_loop_callbacks() -> None:
     """Install `_DropClosedLoopEchoes` on ``sys.stderr`` (once)."""
     import sys
@@ -368,11 +377,6 @@ class Checkpoints:
     def __init__(self, run_dir: Path | str, max_to_keep: int = 2, asynchronous: bool = False):
         import orbax.checkpoint as ocp
 
-        # A failed write is reported once, in one line (FileFault); orbax and TensorStore
-        # would also log it from their threads, a traceback each.
-        for name in ("absl", "asyncio", "orbax"):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
-        _quiet_closed_loop_callbacks()
         self._ocp = ocp
         self.path = Path(run_dir).absolute() / CHECKPOINTS
         # The state is written uncompressed: zstd saved 7% of a replay buffer's bytes (float
@@ -443,6 +447,7 @@ class Checkpoints:
         """Write ``state`` as checkpoint ``step`` (in the background when asynchronous:
         first waiting for the previous write, which is then committed)."""
         ocp = self._ocp
+        _quiet_failed_writes()
         meta = dict(meta, format_version=FORMAT_VERSION)
         self.wait()
         self.pending = step

@@ -475,3 +475,15 @@ def test_closed_loop_echoes_are_dropped_even_interleaved_and_real_tracebacks_kep
     assert through(["before\n", a[0], b[0], a[1], b[1], a[2], a[3], b[2], b[3], "after\n"]) == "before\nafter\n"
     real = tb("ValueError: real")
     assert through(["x ", "y\n", *real, "z\n"]) == "x y\n" + "".join(real) + "z\n"
+
+
+def test_reading_a_checkpoint_changes_no_process_wide_state(reference):
+    """load_policy (a reader) leaves sys.stderr and the loggers as they were: only a process
+    that writes checkpoints quiets the echoes of a failed write."""
+    code = (
+        "import logging, sys; from maddpg_jax import load_policy; before = sys.stderr; "
+        f"load_policy({str(reference / 'a')!r}); "
+        "print(sys.stderr is before, logging.getLogger('absl').level, logging.getLogger('asyncio').level)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, check=True).stdout
+    assert out.split() == ["True", "0", "0"], out
