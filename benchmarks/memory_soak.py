@@ -28,6 +28,7 @@ configure_host_devices()
 from benchmarks.common import command_line, machine
 from maddpg_jax import Config
 from maddpg_jax import members as members_lib
+from maddpg_jax import reporting as reporting_lib
 from maddpg_jax import session as session_lib
 
 
@@ -60,14 +61,14 @@ def main() -> None:
     members = members_lib.seed_members(config, a.members)
     members = [{**m, "actor_lr": config.actor_lr} for m in members]  # a sweep directory
     samples = []
-    real_chunk = session_lib.Reporter.chunk
+    real_chunk = reporting_lib.Reporter.chunk
 
     def chunk(self, rows, c):  # the session's own report, plus one RSS sample
         real_chunk(self, rows, c)
         samples.append((c.end * config.num_envs, rss_mib()))
         print(f"env steps {samples[-1][0]:>7,}  rss {samples[-1][1]:8.1f} MiB", flush=True)
 
-    session_lib.Reporter.chunk = chunk
+    reporting_lib.Reporter.chunk = chunk
     out = tempfile.mkdtemp(prefix="memory_soak_")
     t0 = time.perf_counter()
     session_lib.Session(
