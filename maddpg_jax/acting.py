@@ -120,11 +120,12 @@ def policy_actions(spec: AgentSpec, networks: Networks, actor_params, obs: jax.A
     return out if spec.discrete else jnp.tanh(out)
 
 
-def soft_sample(logits: jax.Array, key: jax.Array, temperature) -> jax.Array:
-    """The Gumbel-softmax sample ``softmax((logits + g) / temperature)``, ``g`` Gumbel noise:
-    what the MADDPG paper's code acts with, trains its actor through and takes as target
-    actions (its ``SoftCategoricalPd.sample``, temperature 1). ``[..., D] -> [..., D]``."""
-    return jax.nn.softmax((logits + jax.random.gumbel(key, logits.shape)) / temperature, axis=-1)
+def soft_sample(logits: jax.Array, key: jax.Array, temperature, noise_scale=1.0) -> jax.Array:
+    """The Gumbel-softmax sample ``softmax((logits + noise_scale * g) / temperature)``, ``g``
+    Gumbel noise: what the MADDPG paper's code acts with, trains its actor through and takes
+    as target actions (its ``SoftCategoricalPd.sample``: temperature 1, noise scale 1; an
+    exploration schedule scales the noise). ``[..., D] -> [..., D]``."""
+    return jax.nn.softmax((logits + noise_scale * jax.random.gumbel(key, logits.shape)) / temperature, axis=-1)
 
 
 def explore(spec: AgentSpec, networks: Networks, actor_params, obs, key, hp: HParams, scale=1.0) -> jax.Array:
@@ -135,9 +136,8 @@ def explore(spec: AgentSpec, networks: Networks, actor_params, obs, key, hp: HPa
     softmax((logits + scale * Gumbel noise) / gumbel_temperature). ``scale``: the noise
     schedule's factor, scalar."""
     out = policy_actions(spec, networks, actor_params, obs)
-    if spec.soft:  # soft_sample's draw, its noise scaled by the schedule
-        g = jax.random.gumbel(key, out.shape)
-        return jax.nn.softmax((out + scale * g) / hp.gumbel_temperature, axis=-1)
+    if spec.soft:
+        return soft_sample(out, key, hp.gumbel_temperature, scale)
     if spec.discrete:
         g = jax.random.gumbel(key, out.shape)
         return jax.nn.one_hot(jnp.argmax(out + scale * g, -1), spec.act_dim, dtype=jnp.float32)

@@ -92,8 +92,7 @@ def evaluate(run_dir: Path, episodes: int, member: int, seed: int, gif: str | No
     trainer, state = load_run(run_dir, config, members)
     actor = jax.tree.map(lambda x: x[member], kept_actor(config, state))
     measured = jax.device_get(_episodes(trainer, actor, episodes, jax.random.key(seed)))
-    teams = np.asarray(measured.team_returns)  # [N, T]
-    returns = teams @ (np.asarray([len(i) for _, i in trainer.spec.teams]) / trainer.spec.num_agents)
+    teams, returns = np.asarray(measured.team_returns), np.asarray(measured.returns)  # [N, T], [N]
     summary = {
         "episodes": episodes,
         "member": member,
