@@ -170,7 +170,13 @@ def run_group(a, setting: str, scenario: str, matchup: str, critic_mode: str) ->
     run_dir = Path(a.out) / setting / variant(a, scenario) / matchup
     done = run_dir / "table.json"
     if done.exists():
-        return json.loads(done.read_text())
+        group = json.loads(done.read_text())
+        if len(group["members"]) != a.seeds or group["env_steps"] != a.total_env_steps:
+            sys.exit(
+                f"paper_table: {done} holds {len(group['members'])} seeds at {group['env_steps']:,} env steps, "
+                f"not --seeds {a.seeds} at --total-env-steps {a.total_env_steps:,}; use another --out"
+            )
+        return group
     config = config_for(a, setting, scenario, critic_mode)
     resume = (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir())
     print(f"{setting} {scenario} {matchup}: {'resuming' if resume else 'training'} {a.seeds} seeds", flush=True)
@@ -502,4 +508,8 @@ def write(a, groups: list[dict], base: dict, command: str, results: str) -> None
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # outside a group's training (baselines, scoring): nothing to save
+        print("paper_table: interrupted; the same command goes on from the last finished group", file=sys.stderr)
+        sys.exit(130)

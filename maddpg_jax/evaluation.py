@@ -60,7 +60,7 @@ def read_run_for(run_dir: Path) -> tuple[Config, list[dict]]:
     """``(config, members)`` of a run directory that holds a checkpoint; compiles nothing."""
     config, members = rundir.read_run_as(run_dir, "run_dir")
     if not rundir.has_checkpoint(run_dir):
-        raise UsageError(f"run_dir: {run_dir} has no checkpoint")
+        raise UsageError(f"run_dir: {rundir.no_checkpoint_reason(run_dir)}")
     return config, members
 
 

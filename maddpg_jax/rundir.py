@@ -209,10 +209,53 @@ def _fill_empty(restored, like):
     return jax.tree.map(lambda ref, x: ref if x is None else x, like, restored, is_leaf=lambda x: x is None)
 
 
-def has_checkpoint(run_dir: Path | str) -> bool:
-    """Whether ``run_dir`` holds a finished checkpoint (creates nothing)."""
+def committed_steps(run_dir: Path | str) -> list[int]:
+    """The steps of the checkpoints orbax committed in ``run_dir``, newest first, read from
+    the directory's names (orbax commits a step by renaming its finished temporary directory
+    to the step number; imports nothing, creates nothing)."""
     path = Path(run_dir) / CHECKPOINTS
-    return path.is_dir() and Checkpoints(run_dir).latest_step() is not None
+    if not path.is_dir():
+        return []
+    return sorted((int(p.name) for p in path.iterdir() if p.name.isdigit() and p.is_dir()), reverse=True)
+
+
+def unfinished_steps(run_dir: Path | str) -> list[int]:
+    """Committed checkpoints without their checksums, newest first: the process ended
+    between orbax's commit and the checksums (a SIGKILL, a power cut), so their bytes can
+    never be proven intact. Such a checkpoint is not a finished one."""
+    path = Path(run_dir) / CHECKPOINTS
+    return [s for s in committed_steps(run_dir) if not (path / str(s) / CHECKSUMS).exists()]
+
+
+def has_checkpoint(run_dir: Path | str) -> bool:
+    """Whether ``run_dir`` holds a finished checkpoint: committed, with its checksums."""
+    unfinished = set(unfinished_steps(run_dir))
+    return any(s not in unfinished for s in committed_steps(run_dir))
+
+
+def no_checkpoint_reason(run_dir: Path | str) -> str:
+    """Why ``run_dir`` has no finished checkpoint, for a one-line refusal."""
+    cut = unfinished_steps(run_dir)
+    if not cut:
+        return f"{run_dir} has no checkpoint"
+    return (
+        f"{run_dir} has no finished checkpoint: checkpoint {cut[0]} was cut off before its checksums were "
+        f"written, so its bytes cannot be proven intact"
+    )
+
+
+def set_aside_unfinished(run_dir: Path | str, warn) -> None:
+    """Move the committed checkpoints without checksums to ``DAMAGED`` (kept, not deleted),
+    saying so through ``warn(message)``: a new run in ``run_dir`` must not build on them or
+    have orbax count them among its own. Only the directory's writer may call this."""
+    run_dir = Path(run_dir)
+    for step in unfinished_steps(run_dir):
+        target = run_dir / DAMAGED / str(step)
+        if target.exists():
+            target = run_dir / DAMAGED / f"{step}.{os.getpid()}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(run_dir / CHECKPOINTS / str(step), target)
+        warn(f"checkpoint {step} was cut off before its checksums (cannot be proven intact); moved to {target}")
 
 
 class _DropClosedLoopEchoes:

@@ -166,7 +166,8 @@ class Session:
         """Train to ``config.total_env_steps``. Returns the exit status: 0 done, 3 stopped on
         a non-finite loss, 130 / 143 stopped by SIGINT / SIGTERM after a checkpoint."""
         if self.resume and not rundir.has_checkpoint(self.out):  # before any compile
-            raise UsageError(f"--resume: {self.out} has no checkpoint to resume from")
+            hint = "; the same command without --resume starts over" if rundir.unfinished_steps(self.out) else ""
+            raise UsageError(f"--resume: {rundir.no_checkpoint_reason(self.out)}{hint}")
         # One writer per directory, taken before anything is written (process 0 writes the
         # files of a multi-process run, so it alone holds the lock).
         lock = RunLock(self.out) if self.primary else None
@@ -198,6 +199,8 @@ class Session:
         self.trainer, runner, placed = members_lib.build(c, self.members, self.member_chunk)
         self._check_memory(self.trainer)
         keys, hp = members_lib.place(runner, c, placed)
+        if self.primary and not self.resume:  # before orbax lists the directory's steps
+            rundir.set_aside_unfinished(self.out, self._warn)
         ckpt = self._ckpt = rundir.Checkpoints(self.out, asynchronous=True)
         try:
             state, hp, start, wall0 = self._start(ckpt, runner, runner.init(keys, hp), hp)

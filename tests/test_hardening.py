@@ -238,14 +238,42 @@ def test_flipped_data_bytes_are_caught_by_the_checksums_and_never_loaded(referen
     assert "Traceback" not in err
 
 
+def test_a_checkpoint_cut_off_before_its_checksums_never_leaves_the_directory_stuck(reference, tmp_path):
+    """A kill between orbax's commit of a run's only checkpoint and its checksums (the same
+    files a SIGKILL in that moment leaves: the committed step, no checksums.json). eval and
+    --resume refuse it in one line that names it and the way on (exit 2); the same command
+    without --resume starts over, keeps the checkpoint under damaged_checkpoints/ (nothing a
+    user saved is deleted) and ends on the uninterrupted run's rows."""
+    from maddpg_jax.rundir import CHECKSUMS
+
+    run = tmp_path / "run"
+    shutil.copytree(reference / "a", run)
+    steps = checkpoints(run)
+    for step in steps[:-1]:  # only the newest stays: the run's first and only checkpoint
+        shutil.rmtree(run / "checkpoints" / str(step))
+    (run / "checkpoints" / str(steps[-1]) / CHECKSUMS).unlink()
+    code, _, err = maddpg("eval", str(run), "--episodes", "2")
+    assert code == 2 and f"checkpoint {steps[-1]} was cut off before its checksums" in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    again = ["train", "--out", str(run), "--total-env-steps", "1024", *TINY]
+    code, _, err = maddpg(*again, "--resume")
+    assert code == 2 and "cut off before its checksums" in err and "without --resume starts over" in err, err
+    assert len(err.strip().splitlines()) == 1
+    code, _, err = maddpg(*again, "--no-progress")
+    assert code == 0, err
+    assert f"moved to {run / 'damaged_checkpoints' / str(steps[-1])}" in err
+    assert (run / "damaged_checkpoints" / str(steps[-1]) / "state").is_dir()
+    assert rows_without_wall(run / "metrics.jsonl") == rows_without_wall(reference / "a" / "metrics.jsonl")
+    assert all((run / "checkpoints" / str(step) / CHECKSUMS).is_file() for step in checkpoints(run))
+
+
 def test_a_second_writer_is_refused_and_a_killed_one_leaves_no_lock(tmp_path):
     """Two trainings into one directory: the second is refused in one line naming the first's
     PID (exit 2) and writes nothing; after a SIGKILL of the first, the same command gets past
     (the OS dropped the lock with its process)."""
     out = tmp_path / "run"
     p = start("train", "--out", str(out), "--total-env-steps", "1000000", *TINY, *SHORT_CHUNKS)
-    # A verified checkpoint (its checksums written): a kill between orbax's commit and the
-    # checksums leaves one that cannot be proven intact (see the guarantees page).
+    # A finished checkpoint (its checksums written), so that --resume has one to continue.
     wait_for(lambda: any((out / "checkpoints" / str(c) / "checksums.json").exists() for c in checkpoints(out)))
     resume = ["train", "--out", str(out), "--resume", "--total-env-steps", "1024", "--no-progress"]
     code, _, err = maddpg(*resume)
