@@ -73,14 +73,13 @@ def ours_to_return(seed: int, total_env_steps: int) -> dict:
     from before the trainer is built, so compilation is in it."""
     import time
 
+    from benchmarks.common import program
     from maddpg_jax import Config
-    from maddpg_jax import members as members_lib
     from maddpg_jax.loop import plan_chunks, run_chunks
 
     t0 = time.perf_counter()
     config = Config(env=ENV, seed=seed, total_env_steps=total_env_steps)
-    _, runner, placed = members_lib.build(config, members_lib.seed_members(config, 1))
-    keys, hp = members_lib.place(runner, config, placed)
+    _, runner, state, hp = program(config)
     out = {"evals": [], "train": []}
 
     def on_chunk(chunk):
@@ -89,7 +88,7 @@ def ours_to_return(seed: int, total_env_steps: int) -> dict:
         if chunk.learn and chunk.end % config.eval_interval == 0:
             out["evals"].append((now, steps, float(chunk.metrics.eval_return[0, -1])))
 
-    run_chunks(runner, runner.init(keys, hp), hp, plan_chunks(config), on_chunk)
+    run_chunks(runner, state, hp, plan_chunks(config), on_chunk)
     return out
 
 

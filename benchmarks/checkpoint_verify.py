@@ -27,9 +27,8 @@ sys.path.insert(0, ROOT)
 
 import jax
 
-from benchmarks.common import command_line, machine
+from benchmarks.common import command_line, machine, program
 from maddpg_jax import Config, rundir
-from maddpg_jax import members as members_lib
 
 
 def main() -> None:
@@ -39,10 +38,8 @@ def main() -> None:
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "throughput"))
     a = p.parse_args()
     config = Config(env="paper:simple_spread", buffer_size=a.buffer_size, total_env_steps=100_000)
-    members = members_lib.seed_members(config, a.members)
-    _, runner, placed = members_lib.build(config, members)
-    keys, hp = members_lib.place(runner, config, placed)
-    state = jax.block_until_ready(runner.init(keys, hp))
+    _, runner, state, hp = program(config, a.members)
+    state = jax.block_until_ready(state)
     size_gb = sum(x.nbytes for x in jax.tree.leaves(rundir.keys_to_data(state))) / 1e9
     work = Path(tempfile.mkdtemp(prefix="ckpt-verify-"))
     rows = []

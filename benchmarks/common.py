@@ -1,4 +1,5 @@
-"""What the benchmarks share: the machine they ran on, in one line; a run's speed."""
+"""What the benchmarks share: one way to set up a run's program, the machine they ran on in
+one line, a run's speed."""
 
 from __future__ import annotations
 
@@ -57,6 +58,20 @@ def machine() -> str:
     return f"{cpu_name()}, {os.cpu_count()} cores, {len(dev)} x {dev[0].device_kind}, jax {jax.__version__}"
 
 
+def program(config, members=1, member_chunk=None):
+    """``(trainer, runner, state, hparams)``: ``config``'s program for ``members`` (an int:
+    that many seeds from ``config.seed``; or member dicts), built, placed on the devices and
+    initialised as `maddpg_jax.sweep` does it. Nothing of the loop is compiled yet; run it
+    with ``maddpg_jax.loop.run_chunks`` (the user's chunks) or ``runner.run``."""
+    from maddpg_jax import members as members_lib
+
+    if isinstance(members, int):
+        members = members_lib.seed_members(config, members)
+    trainer, runner, placed = members_lib.build(config, members, member_chunk)
+    keys, hp = members_lib.place(runner, config, placed)
+    return trainer, runner, runner.init(keys, hp), hp
+
+
 def kept_policy_returns(trainer, config, state, seeds: int, episodes: int, seed: int):
     """``[seeds, teams]``: each of the first ``seeds`` members' kept policy (what ``eval``
     and ``load_policy`` use) over ``episodes`` noise-free episodes, mean per team."""
@@ -80,12 +95,8 @@ def env_steps_per_second(config, seconds: float = 6.0) -> tuple[float, float, fl
     iterations run for at least ``seconds``."""
     import jax
 
-    from maddpg_jax import members as members_lib
-
     e, b, u = config.num_envs, config.batch_size, config.updates_per_step
-    trainer, runner, placed = members_lib.build(config, [{"seed": 0}])
-    keys, hp = members_lib.place(runner, config, placed)
-    state = runner.init(keys, hp)
+    trainer, runner, state, hp = program(config)
     state, _ = runner.run(state, hp, max(1, b // e + 1), False)
     n = max(8, min(2000, int(2e5 // e)))
     t0 = time.perf_counter()

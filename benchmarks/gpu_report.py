@@ -32,8 +32,8 @@ configure_host_devices()
 
 import jax
 
+from benchmarks.common import program
 from maddpg_jax import Config
-from maddpg_jax import members as members_lib
 
 
 def peak_memory_gib() -> float | None:
@@ -62,10 +62,7 @@ def rate(config: Config, num_members: int, iterations: int, seconds: float) -> d
     """Aggregate env steps/s with learning of ``num_members`` members of ``config`` in one
     program, timed over chunks of ``iterations`` after compiling; compile seconds too.
     Chunks donate their state, as training does (no copy of the replay buffer per call)."""
-    members = members_lib.seed_members(config, num_members)
-    trainer, runner, placed = members_lib.build(config, members)
-    keys, hp = members_lib.place(runner, config, placed)
-    state = runner.init(keys, hp)
+    trainer, runner, state, hp = program(config, num_members)
     t0 = time.perf_counter()
     compiled = runner.compile(state, hp, iterations, True, donate=True)
     compile_s = time.perf_counter() - t0

@@ -47,10 +47,9 @@ from maddpg_jax.parallel import configure_host_devices
 
 configure_host_devices()
 
-from benchmarks.common import command_line, machine
+from benchmarks.common import command_line, machine, program
 from benchmarks.compare import PLAIN  # the same plain MADDPG as compare.py's
 from maddpg_jax import Config
-from maddpg_jax import members as members_lib
 from maddpg_jax.loop import plan_chunks, run_chunks
 
 PLAIN_SHAPE = dict(num_envs=1024, batch_size=1024, updates_per_step=1, buffer_size=1 << 17, warmup_env_steps=0)
@@ -71,10 +70,9 @@ def program_wall(config: Config, seeds: int) -> tuple[float, float]:
     """(seconds to train ``seeds`` members of ``config`` the benchmarks' way, compile
     included; seconds of its compiled chunks alone)."""
     t0 = time.perf_counter()
-    trainer, runner, placed = members_lib.build(config, members_lib.seed_members(config, seeds))
-    keys, hp = members_lib.place(runner, config, placed)
+    trainer, runner, state, hp = program(config, seeds)
     chunks = []
-    run_chunks(runner, runner.init(keys, hp), hp, plan_chunks(config), lambda chunk: chunks.append(chunk.chunk_s))
+    run_chunks(runner, state, hp, plan_chunks(config), lambda chunk: chunks.append(chunk.chunk_s))
     return time.perf_counter() - t0, sum(chunks)
 
 

@@ -24,17 +24,15 @@ sys.path.insert(0, ROOT)
 def measure(members_list, iterations=40, member_chunk=None):
     import jax
 
+    from benchmarks.common import program
     from maddpg_jax import Config
-    from maddpg_jax import members as members_lib
 
     out = []
     for m in members_list:
         c = Config(
             num_envs=16, batch_size=256, updates_per_step=1, buffer_size=8192, warmup_env_steps=0, total_env_steps=10**9
         )
-        _, runner, placed = members_lib.build(c, members_lib.seed_members(c, m), member_chunk)
-        keys, hp = members_lib.place(runner, c, placed)
-        state = runner.init(keys, hp)
+        _, runner, state, hp = program(c, m, member_chunk)
         state, _ = runner.run(state, hp, 17, False)  # enough transitions to sample a batch
         runner.compile(state, hp, iterations, True)
         jax.block_until_ready(runner.run(state, hp, iterations, True))

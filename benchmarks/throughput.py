@@ -30,17 +30,11 @@ configure_host_devices()
 import jax
 import jax.numpy as jnp
 
+from benchmarks.common import program
+from benchmarks.compare import PLAIN  # the same plain MADDPG as compare.py's
 from maddpg_jax import Config, make_trainer
-from maddpg_jax.config import STABILISERS_OFF
 
 ROWS = [(16, 256, 1), (64, 256, 2), (1024, 1024, 1)]
-PLAIN = dict(
-    STABILISERS_OFF,
-    final_layer_init=0.0,
-    gamma=0.95,
-    tau=0.01,
-    lr_decay="none",
-)
 
 
 def best(fn, repeats=3):
@@ -54,11 +48,7 @@ def best(fn, repeats=3):
 
 def env_steps_per_s(config: Config, iterations: int):
     """One run on the whole machine: data-parallel over all devices when E, B divide."""
-    from maddpg_jax import members as members_lib
-
-    trainer, runner, placed = members_lib.build(config, [{"seed": 0}])
-    keys, hp = members_lib.place(runner, config, placed)
-    state = runner.init(keys, hp)
+    trainer, runner, state, hp = program(config)
     # Fill enough of the buffer to sample from, without timing it.
     state, _ = runner.run(state, hp, max(1, config.batch_size // config.num_envs + 1), False)
     t0 = time.perf_counter()

@@ -30,9 +30,8 @@ configure_host_devices()
 
 import numpy as np
 
-from benchmarks.common import command_line, kept_policy_returns, machine, parse_set
+from benchmarks.common import command_line, kept_policy_returns, machine, parse_set, program
 from maddpg_jax import Config, envs
-from maddpg_jax import members as members_lib
 from maddpg_jax.loop import compile_chunks, plan_chunks, run_chunks
 
 HOLD = 450.0
@@ -42,11 +41,8 @@ def run(config: Config, seeds: int, member_chunk: int | None = None, eval_episod
     """Train ``seeds`` members in one program through the host loop. Returns a dict of
     per-seed curves ``returns [seeds, chunks]``, ``env_steps``, ``wall_s`` (at chunk ends),
     ``compile_s``, ``total_s`` and noise-free ``eval [seeds]``."""
-    members = members_lib.seed_members(config, seeds)
-    trainer, runner, placed = members_lib.build(config, members, member_chunk)
     t0 = time.perf_counter()
-    keys, hp = members_lib.place(runner, config, placed)
-    state = runner.init(keys, hp)
+    trainer, runner, state, hp = program(config, seeds, member_chunk)
     plan = plan_chunks(config)
     compile_chunks(runner, state, hp, plan)
     compile_s = time.perf_counter() - t0
