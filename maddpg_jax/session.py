@@ -1,7 +1,7 @@
-"""A run directory's host side, the short loop that wires its parts: the chunk loop's
-callback writes metrics rows and checkpoints (`maddpg_jax.rundir`), reports
-(`maddpg_jax.reporting`), and stops cleanly on signals (`maddpg_jax.signals`), write faults
-and non-finite members.
+"""A run directory's host side, the short loop that wires its parts: the run's files
+(`maddpg_jax.runfiles`: lock, config, metrics rows, summary), checkpoints
+(`maddpg_jax.rundir.Checkpoints`), reporting (`maddpg_jax.reporting`) and signals
+(`maddpg_jax.signals`); it stops cleanly on signals, write faults and non-finite members.
 
 ``Session(out, config, members).run()`` trains one member (``train``) or many (``sweep``)
 through `maddpg_jax.loop.run_chunks`.
@@ -9,7 +9,6 @@ through `maddpg_jax.loop.run_chunks`.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -20,9 +19,9 @@ from maddpg_jax import envs, rundir
 from maddpg_jax import members as members_lib
 from maddpg_jax.config import HPARAM_NAMES, Config
 from maddpg_jax.errors import UsageError, WriteFault
-from maddpg_jax.lock import RunLock
 from maddpg_jax.loop import Chunk, plan_chunks, run_chunks
 from maddpg_jax.reporting import Reporter, member_label, print_table, result_line, summarize
+from maddpg_jax.runfiles import RunFiles, metric_rows
 from maddpg_jax.signals import StopSignals
 from maddpg_jax.training import LOSS_NAMES
 
@@ -33,43 +32,6 @@ from maddpg_jax.training import LOSS_NAMES
 # the work a SIGKILL can lose to 5 minutes and the writing to a few per cent of the run.
 CHECKPOINT_EVERY_S = 300.0
 TIMING_KEYS = ("compute_s", "host_s")  # per-chunk timing on a chunk's last rows (not part of the results)
-
-
-def metric_rows(
-    config: Config, spec, metrics, start: int, n: int, num_members: int, sweep: bool, wall_start: float, wall_end: float
-) -> list[dict]:
-    """The ``metrics.jsonl`` rows of one chunk: one per member at every log boundary (and
-    the run's last iteration). ``metrics``: host Metrics, fields ``[members, n, ...]``."""
-    rows = []
-    metric_names = [m.name for m in envs.entry(config.env).metrics]
-    for j in range(n):
-        i = start + j + 1  # iterations done after this one
-        if i % config.log_interval and i != config.num_iterations:
-            continue
-        for member in range(num_members):
-            row = {
-                "env_steps": i * config.num_envs,
-                "wall_s": round(wall_start + (wall_end - wall_start) * (j + 1) / n, 3),
-            }
-            if sweep:
-                row["member"] = member
-            row["mean_return"] = rundir.to_python(metrics.mean_return[member, j])
-            if len(spec.teams) > 1:
-                row["team_returns"] = {
-                    name: rundir.to_python(v) for name, v in zip(spec.team_names, metrics.team_returns[member, j])
-                }
-            row["episodes"] = rundir.to_python(metrics.episodes[member, j])
-            if config.eval_episodes > 0:  # the latest noise-free evaluation, and the best (kept)
-                row["eval_return"] = rundir.to_python(metrics.eval_return[member, j])
-                row["best_eval_return"] = rundir.to_python(metrics.best_eval_return[member, j])
-                values = np.asarray(metrics.eval_metrics[member, j])
-                if metric_names and np.all(np.isfinite(values)):  # a row that ended an evaluation
-                    row["eval_metrics"] = {k: rundir.to_python(v) for k, v in zip(metric_names, values)}
-            # Losses: means over the interval, accumulated on the device (see TrainState).
-            for key, v in zip(LOSS_NAMES, metrics.interval_losses[member, j]):
-                row[key] = rundir.to_python(v)
-            rows.append(row)
-    return rows
 
 
 class Session:
@@ -105,6 +67,7 @@ class Session:
         import jax
 
         self.primary = jax.process_index() == 0
+        self.files = RunFiles(self.out, self.primary)
 
     def _warn(self, message: str) -> None:
         if self.primary:
@@ -130,13 +93,6 @@ class Session:
         else fresh files written."""
         c = self.config
         if not self.resume:
-            if self.primary:
-                saved = {"config": c.to_dict(), "members": self.members, "env": rundir.env_facts(self.trainer)}
-                if self.pbt is not None:
-                    saved["pbt"] = self.pbt.to_dict()
-                    rundir.atomic_write_text(self.out / rundir.PBT, "")
-                rundir.write_json(self.out / rundir.CONFIG, saved)
-                rundir.atomic_write_text(self.out / rundir.METRICS, "")
             return state, hp, 0, 0.0
         try:
             restored, meta, _ = ckpt.restore_newest(
@@ -152,14 +108,7 @@ class Session:
         else:
             state = restored
         start = int(meta["iteration"])
-        if self.primary and start < c.num_iterations:
-            # Keep the rows an uninterrupted run would have: up to the checkpoint, and not
-            # the previous run's closing row when it fell between log intervals.
-            rundir.truncate_metrics(
-                self.out / rundir.METRICS, start * c.num_envs, every_env_steps=c.log_interval * c.num_envs
-            )
-            if self.pbt is not None:
-                rundir.truncate_metrics(self.out / rundir.PBT, start * c.num_envs)
+        self.files.rewind(c, start, self.pbt is not None)
         return state, hp, start, float(meta["wall_s"])
 
     def run(self) -> int:
@@ -170,14 +119,13 @@ class Session:
             raise UsageError(f"--resume: {rundir.no_checkpoint_reason(self.out)}{hint}")
         # One writer per directory, taken before anything is written (process 0 writes the
         # files of a multi-process run, so it alone holds the lock).
-        lock = RunLock(self.out) if self.primary else None
+        self.files.lock()
         try:
             return self._run()
         except rundir.FileFault as e:
             raise WriteFault(self._fault_line(e)) from None
         finally:
-            if lock is not None:
-                lock.release()
+            self.files.release()
 
     def _fault_line(self, fault) -> str:
         """One line for a write that failed: the file, the OS's reason, the last good
@@ -199,8 +147,8 @@ class Session:
         self.trainer, runner, placed = members_lib.build(c, self.members, self.member_chunk)
         self._check_memory(self.trainer)
         keys, hp = members_lib.place(runner, c, placed)
-        if self.primary and not self.resume:  # before orbax lists the directory's steps
-            rundir.set_aside_unfinished(self.out, self._warn)
+        if not self.resume:  # before orbax lists the directory's steps (see RunFiles.start)
+            self.files.start(c, self.members, rundir.env_facts(self.trainer), self.pbt, self._warn)
         ckpt = self._ckpt = rundir.Checkpoints(self.out, asynchronous=True)
         try:
             state, hp, start, wall0 = self._start(ckpt, runner, runner.init(keys, hp), hp)
@@ -250,8 +198,7 @@ class Session:
             self.host_s += chunk.host_s
             all_diverged = self._diverged(chunk)
             rows = self._chunk_rows(chunk)
-            if self.primary:
-                self.background.submit(rundir.append_jsonl, self.out / rundir.METRICS, rows)
+            self.background.submit(self.files.append, rows)
             due = (
                 chunk.end == c.num_iterations
                 or self.signals.received is not None
@@ -359,7 +306,7 @@ class Session:
         from maddpg_jax.plotting import plot_curves, series_by_member
 
         c = self.config
-        rows = rundir.read_jsonl(self.out / rundir.METRICS)
+        rows = self.files.rows()
         labels = {m: member_label(c, member) for m, member in enumerate(self.members)} if self.sweep else None
         extra = {}
         if self.pbt is not None:  # members change hyperparameters: their schedules are drawn below
@@ -380,7 +327,7 @@ class Session:
         if not self.primary:
             return
         self.plot()
-        rows = rundir.read_jsonl(self.out / rundir.METRICS)
+        rows = self.files.rows()
         members = self.members
         if self.pbt is not None:  # the hyperparameters each member ended with
             final = {n: np.asarray(getattr(hp, n)) for n in HPARAM_NAMES}
@@ -389,19 +336,8 @@ class Session:
         for m, entry in enumerate(summary):  # null for members that trained to the end
             entry.update(self.diverged.get(m, {"diverged_at_env_steps": None, "diverged_quantity": None}))
         self.summary = summary
-        print(f"\nrun directory: {self.out}")
-        for name, path in (
-            ("config", rundir.CONFIG),
-            ("metrics", rundir.METRICS),
-            ("curve", rundir.CURVE),
-            ("checkpoints", rundir.CHECKPOINTS),
-        ):
-            print(f"  {name + ':':<12} {self.out / path}")
+        self.files.finish(summary, self.sweep)
         if self.sweep:
-            rundir.atomic_write_text(
-                self.out / rundir.SUMMARY, "".join(json.dumps(s, sort_keys=True) + "\n" for s in summary)
-            )
-            print(f"  summary:     {self.out / rundir.SUMMARY}\n")
             print_table(summary)
         finite = [s for s in summary if s["diverged_at_env_steps"] is None] or summary
         best = max(finite, key=lambda s: -1e18 if s["final_mean_return"] is None else s["final_mean_return"])
