@@ -17,7 +17,8 @@ policy and, where one is easy, a scripted one.
 
 Every (setting, scenario, matchup) trains in a run directory under ``--out``; one that
 finished holds ``table.json`` and is not trained again, one that stopped resumes, so the
-same command carries a long table across interruptions. Writes
+same command carries a long table across interruptions; the groups of the committed results
+file count as finished too. Writes
 ``benchmarks/results/mpe/paper_table.{md,json,png}`` (``--quick``: beside its runs).
 """
 
@@ -197,6 +198,7 @@ def run_group(a, setting: str, scenario: str, matchup: str, critic_mode: str) ->
     group = {
         "setting": setting,
         "scenario": scenario,
+        "variant": variant(a, scenario),
         "matchup": matchup,
         "critic_mode": critic_mode,
         "env_steps": config.total_env_steps,
@@ -204,11 +206,32 @@ def run_group(a, setting: str, scenario: str, matchup: str, critic_mode: str) ->
         "resumed": resume,
         "eval_wall_s": round(time.perf_counter() - t0, 1),
         "members": members,
+        "curve": curve(run_dir, scenario, metric_names(a, scenario)),
     }
     atomic_write_text(done, json.dumps(group, indent=1))
     if not a.keep_checkpoints:  # the replay buffers take gigabytes per group; the table keeps its numbers
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     return group
+
+
+def curve(run_dir: Path, scenario: str, names: list[str]) -> dict[str, list]:
+    """Each metric evaluated during training, as ``[env_steps, median over seeds]`` pairs: kept
+    in the group's record, so the table's figure needs no run directory."""
+    series: dict[str, dict[int, list]] = {}
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        ev = r.get("eval_metrics")
+        if ev is None:
+            continue
+        for metric in names:
+            if metric in ev:
+                v = ev[metric]
+            elif scenario in DERIVED and metric == DERIVED[scenario][0]:
+                v = ev[DERIVED[scenario][1]] - ev[DERIVED[scenario][2]]
+            else:
+                continue
+            series.setdefault(metric, {}).setdefault(r["env_steps"], []).append(v)
+    return {m: [[x, float(np.median(v[x]))] for x in sorted(v)] for m, v in series.items()}
 
 
 # -- baselines: a random policy, and a scripted one where one is easy ----------------------------------
@@ -385,6 +408,9 @@ def render(a, groups: list[dict], base: dict, command: str) -> str:
         f"{planned} groups (setting, scenario, matchup) finished.",
         "",
     ]
+    bare = [g for g in groups if "curve" not in g]
+    if bare:  # records written before groups kept their curves
+        lines += [f"{len(bare)} of the groups have no curve record and no line in the figure.", ""]
     return "\n".join(lines)
 
 
@@ -406,22 +432,10 @@ def plot(a, groups: list[dict], path: str) -> None:
         for g in groups:
             if g["scenario"] != scenario:
                 continue
-            path_rows = Path(a.out) / g["setting"] / variant(a, scenario) / g["matchup"] / "metrics.jsonl"
-            series: dict[int, list] = {}
-            for line in path_rows.read_text().splitlines():
-                r = json.loads(line)
-                ev = r.get("eval_metrics")
-                if ev is None:
-                    continue
-                if metric in ev:
-                    v = ev[metric]
-                else:  # the derived metric
-                    v = ev[DERIVED[scenario][1]] - ev[DERIVED[scenario][2]]
-                series.setdefault(r["env_steps"], []).append(v)
+            series = g.get("curve", {}).get(metric)
             if series:
-                xs = sorted(series)
                 style = "-" if g["setting"] == "paper" else "--"
-                ax.plot(xs, [np.median(series[x]) for x in xs], style, label=f"{g['matchup']} ({g['setting']})")
+                ax.plot(*zip(*series), style, label=f"{g['matchup']} ({g['setting']})")
         ax.set_title(f"{scenario}: {metric}", fontsize=9)
         ax.set_xlabel("env steps", fontsize=8)
         if ax.lines:
@@ -480,24 +494,40 @@ def main(argv=None) -> None:
         ),
         key=lambda t: ((t[1], t[2]) not in {(k[0], k[1]) for k in PAPER}, SETTINGS.index(t[0])),
     )
-    groups, base = [], {}
-    for scenario in a.scenarios:
-        base[scenario] = baselines(a, scenario, a.eval_episodes)
-    for setting, scenario, matchup, mode in order:
-        if a.render:
-            done = Path(a.out) / setting / variant(a, scenario) / matchup / "table.json"
-            if done.exists():
-                groups.append(json.loads(done.read_text()))
-            continue
+    carry_over(a, results)
+    base = {scenario: baselines(a, scenario, a.eval_episodes) for scenario in a.scenarios}
+
+    def finished() -> list[dict]:
+        # Every finished group in the table's order: the results file never drops a finished
+        # group that the loop has not reached yet.
+        paths = (Path(a.out) / s / variant(a, sc) / m / "table.json" for s, sc, m, _ in order)
+        return [json.loads(path.read_text()) for path in paths if path.exists()]
+
+    for setting, scenario, matchup, mode in [] if a.render else order:
+        trained = not (Path(a.out) / setting / variant(a, scenario) / matchup / "table.json").exists()
         try:
-            groups.append(run_group(a, setting, scenario, matchup, mode))
+            run_group(a, setting, scenario, matchup, mode)
         except RunStopped as e:  # Ctrl-C / SIGTERM: the group saved a checkpoint
             print(f"paper_table: stopped in {setting} {scenario} {matchup} ({e}); the same command goes on from there")
             sys.exit(e.status)
-        write(a, groups, base, command, results)
-    if a.render:
-        write(a, groups, base, command, results)
+        if trained:
+            write(a, finished(), base, command, results)
+    write(a, finished(), base, command, results)
     print(f"wrote {os.path.join(results, a.name + '.md')}")
+
+
+def carry_over(a, results: str) -> None:
+    """Restore each finished group of the results file that has no ``table.json`` under
+    ``--out`` (a fresh checkout has no ``runs/``): the table goes on from its last finished
+    group on any machine that has the committed results, not only the one that trained them."""
+    path = Path(results) / (a.name + ".json")
+    if a.quick or not path.exists():
+        return
+    for g in json.loads(path.read_text())["groups"]:
+        done = Path(a.out) / g["setting"] / g["variant"] / g["matchup"] / "table.json"
+        if not done.exists():
+            done.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(done, json.dumps(g, indent=1))
 
 
 def write(a, groups: list[dict], base: dict, command: str, results: str) -> None:
