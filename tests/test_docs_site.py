@@ -37,6 +37,7 @@ def test_no_page_shows_a_raw_role_or_a_run_on_list(tmp_path):
                 bad.append(f"{page.relative_to(site)}: {name}: {text[m.start() : m.start() + 120]!r}")
     assert not bad, "\n".join(bad)
     assert not (site / "hooks.py").exists()  # the build's hook is not published
+    assert not (site / "sitemap.xml").exists()  # no site_url: a sitemap would list nothing
 
 
 def test_the_checks_catch_what_they_are_for():

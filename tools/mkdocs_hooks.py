@@ -10,6 +10,9 @@
 - Every file under ``benchmarks/results/`` is added to the site at the same path, so pages
   link to results files (and show their plots) where the benchmarks wrote them; a link to a
   missing one fails ``mkdocs build --strict``.
+- Without ``site_url`` (the project names no address it is served at) mkdocs writes a
+  sitemap with no entries; it is removed rather than published empty or given an invented
+  address.
 """
 
 from __future__ import annotations
@@ -39,6 +42,12 @@ def on_files(files, config):
                 )
             )
     return files
+
+
+def on_post_build(config):
+    if not config.get("site_url"):
+        for name in ("sitemap.xml", "sitemap.xml.gz"):
+            Path(config["site_dir"], name).unlink(missing_ok=True)
 
 
 def _cell(text) -> str:
