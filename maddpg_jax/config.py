@@ -255,6 +255,12 @@ class Config:
     critic_mode: str = default("joint")
     """what each agent's critic sees: 'joint' (MADDPG: every agent's observation and action),
     'local' (independent DDPG: its own only), or per team, e.g. 'adversary=local,agent=joint'"""
+    infer_policies: bool = default(False)
+    """each agent learns an approximation of every other agent's policy from their actions in the
+    replay buffer, and its critic's targets take the approximations' actions instead of the other
+    agents' target actors (Lowe et al. 2017, Section 4.2: MADDPG without access to the others' policies)"""
+    infer_entropy: float = default(1e-3)
+    """with infer_policies: weight of each approximation's entropy in its loss (the paper's lambda)"""
     flat_params: bool = default(True)
     """keep each agent's parameters (and their optimiser moments and targets) as one flat vector:
     the same values, in fewer and larger kernels per update"""
@@ -448,7 +454,7 @@ def validate(c: Config) -> None:
     if not _is_num(c.reward_scale) or c.reward_scale <= 0:
         raise ConfigError("reward_scale", f"must be a finite number > 0, got {c.reward_scale!r}")
     nonneg = ("target_noise", "target_noise_clip", "huber_delta", "grad_clip", "final_layer_init")
-    for name in (*nonneg, "action_penalty", "logit_penalty"):
+    for name in (*nonneg, "action_penalty", "logit_penalty", "infer_entropy"):
         v = getattr(c, name)
         if not _is_num(v) or v < 0:
             raise ConfigError(name, f"must be a finite number >= 0, got {v!r}")
@@ -475,6 +481,7 @@ def validate(c: Config) -> None:
         "data_parallel",
         "n_step_mix",
         "keep_best",
+        "infer_policies",
     )
     for name in names:
         if not isinstance(getattr(c, name), bool):

@@ -67,7 +67,7 @@ class Reporter:
         s = self.session
         if self.tb is not None:
             for r in rows:
-                scalars = {key: r[key] for key in ("mean_return", "episodes", *LOSS_NAMES)}
+                scalars = {key: r[key] for key in ("mean_return", "episodes", *LOSS_NAMES, "approx_kl") if key in r}
                 scalars.update({f"eval/{k}": v for k, v in r.get("eval_metrics", {}).items()})
                 for key, v in scalars.items():
                     if v is not None:

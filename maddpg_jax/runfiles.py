@@ -13,7 +13,7 @@ import numpy as np
 from maddpg_jax import envs, rundir
 from maddpg_jax.config import Config
 from maddpg_jax.lock import RunLock
-from maddpg_jax.training import LOSS_NAMES
+from maddpg_jax.training import loss_names
 
 
 def metric_rows(
@@ -48,7 +48,7 @@ def metric_rows(
                 if metric_names and np.all(np.isfinite(values)):  # a row that ended an evaluation
                     row["eval_metrics"] = {k: rundir.to_python(v) for k, v in zip(metric_names, values)}
             # Losses: means over the interval, accumulated on the device (see TrainState).
-            for key, v in zip(LOSS_NAMES, metrics.interval_losses[member, j]):
+            for key, v in zip(loss_names(config), metrics.interval_losses[member, j]):
                 row[key] = rundir.to_python(v)
             rows.append(row)
     return rows

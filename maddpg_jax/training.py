@@ -28,6 +28,12 @@ from maddpg_jax.update import AgentParams, Learner, init_agents, noise_factor, s
 LOSS_NAMES = ("critic_loss", "actor_loss", "q_mean")
 
 
+def loss_names(config: Config) -> tuple[str, ...]:
+    """The losses a run logs, in ``Metrics.interval_losses`` order: `LOSS_NAMES`, and with
+    ``infer_policies`` the approximations' KL to the true policies (``approx_kl``)."""
+    return LOSS_NAMES + (("approx_kl",) if config.infer_policies else ())
+
+
 @struct.dataclass
 class TrainState:
     agents: AgentParams
@@ -41,8 +47,8 @@ class TrainState:
     # Losses (critic, actor, q) summed over the iterations since the last log boundary (every
     # config.log_interval iterations), with how many iterations had each. Kept in the state,
     # not on the host, so a logged mean is the same however the run was chunked and resumed.
-    loss_sum: jax.Array  # [3] float32
-    loss_count: jax.Array  # [3] int32
+    loss_sum: jax.Array  # [L] float32 (L: len(loss_names(config)))
+    loss_count: jax.Array  # [L] int32
     # Policy selection (config.eval_episodes > 0): the actors with the best noise-free
     # evaluation so far, its return, and the latest evaluation's return (NaN before one).
     best_actor: Any  # like agents.actor
@@ -65,7 +71,7 @@ class Metrics:
     critic_loss: jax.Array  # [] this iteration's means over its update rounds (NaN if none)
     actor_loss: jax.Array  # []
     q_mean: jax.Array  # []
-    interval_losses: jax.Array  # [3] (critic, actor, q) means since the last log boundary
+    interval_losses: jax.Array  # [L] (critic, actor, q[, approx_kl]) means since the last log boundary
     nonfinite: jax.Array  # [] bool: a loss or parameter of this iteration was NaN or inf
     diverged_at: jax.Array  # [] int32 env steps at which the member was frozen (-1: training)
     eval_return: jax.Array  # [] the latest noise-free evaluation's mean return (NaN before one)
@@ -75,7 +81,7 @@ class Metrics:
     eval_metrics: jax.Array
 
     @classmethod
-    def row(cls, num_teams: int, num_metrics: int = 0) -> Metrics:
+    def row(cls, num_teams: int, num_metrics: int = 0, num_losses: int = len(LOSS_NAMES)) -> Metrics:
         """One iteration's shapes and dtypes (as the fields above say), known without
         tracing an iteration: a trace of one costs about as much as the loop's own."""
         f32, i32 = jnp.float32, jnp.int32
@@ -88,7 +94,7 @@ class Metrics:
             critic_loss=like(),
             actor_loss=like(),
             q_mean=like(),
-            interval_losses=like((len(LOSS_NAMES),)),
+            interval_losses=like((num_losses,)),
             nonfinite=like((), jnp.bool_),
             diverged_at=like((), i32),
             eval_return=like(),
@@ -151,8 +157,8 @@ def init_state(trainer: Trainer, key: jax.Array, hp: HParams, local_key=lambda k
         key=k_loop,
         iteration=jnp.zeros((), jnp.int32),
         updates=jnp.zeros((), jnp.int32),
-        loss_sum=jnp.zeros((3,), jnp.float32),
-        loss_count=jnp.zeros((3,), jnp.int32),
+        loss_sum=jnp.zeros((len(loss_names(c)),), jnp.float32),
+        loss_count=jnp.zeros((len(loss_names(c)),), jnp.int32),
         best_actor=agents.actor,
         best_eval_return=jnp.float32(-jnp.inf),
         eval_return=jnp.float32(jnp.nan),
@@ -161,8 +167,8 @@ def init_state(trainer: Trainer, key: jax.Array, hp: HParams, local_key=lambda k
 
 
 def learn_rounds(trainer: Trainer, state: TrainState, buffer, key, hp: HParams):
-    """``updates_per_step`` update rounds in a scan. Returns (agents, updates, losses [3],
-    which of the losses exist [3] bool)."""
+    """``updates_per_step`` update rounds in a scan. Returns (agents, updates, losses [L],
+    which of the losses exist [L] bool), in `loss_names` order."""
 
     def body(carry, k):
         agents, updates = carry
@@ -175,8 +181,11 @@ def learn_rounds(trainer: Trainer, state: TrainState, buffer, key, hp: HParams):
     actor_loss = jnp.where(n_actor > 0, (m.actor_loss * m.actor_updated).sum() / jnp.maximum(n_actor, 1), jnp.nan)
     if trainer.config.actor_delay == 1:
         actor_loss = m.actor_loss.mean()  # every round updated the actors
-    losses = jnp.stack([m.critic_loss.mean(), actor_loss, m.q_mean.mean()])
-    return agents, updates, losses, jnp.stack([True, n_actor > 0, True])
+    losses = [m.critic_loss.mean(), actor_loss, m.q_mean.mean()]
+    present = [True, n_actor > 0, True]
+    if m.approx_kl is not None:
+        losses, present = losses + [m.approx_kl.mean()], present + [True]
+    return agents, updates, jnp.stack(losses), jnp.stack(present)
 
 
 def act(trainer: Trainer, state: TrainState, hp: HParams, key: jax.Array, learn: bool) -> jax.Array:
@@ -220,7 +229,8 @@ def iteration(trainer: Trainer, state: TrainState, hp: HParams, learn: bool, psu
         agents, updates, losses, present = learn_rounds(trainer, state, buffer, k_upd, hp)
     else:
         agents, updates = state.agents, state.updates
-        losses, present = jnp.full((3,), jnp.nan, jnp.float32), jnp.zeros((3,), bool)
+        n = len(loss_names(c))
+        losses, present = jnp.full((n,), jnp.nan, jnp.float32), jnp.zeros((n,), bool)
     stats = episodes.record_episodes(spec, state.stats, reward, jnp.any(terminated | truncated, axis=-1))
     loss_sum = state.loss_sum + jnp.where(present, losses, 0.0)
     loss_count = state.loss_count + present.astype(jnp.int32)
@@ -406,7 +416,7 @@ def loop_chunk(trainer: Trainer, state: TrainState, hp: HParams, n: jax.Array, s
     # Typed like the state (where(like, ...)): inside shard_map the loop's carry must vary
     # over the mesh axis as the rows written into it do (see run_episodes).
     like = state.iteration >= 0
-    row = Metrics.row(len(trainer.spec.teams), len(episode_metrics(trainer)))
+    row = Metrics.row(len(trainer.spec.teams), len(episode_metrics(trainer)), len(loss_names(c)))
     buf = jax.tree.map(lambda x: jnp.where(like, jnp.zeros((c.chunk_iterations,) + x.shape, x.dtype), 0), row)
 
     def body(i, carry):

@@ -16,9 +16,10 @@ import optax
 from flax import struct
 
 from maddpg_jax import buffer as rb
-from maddpg_jax.acting import AgentSpec
+from maddpg_jax import inference
+from maddpg_jax.acting import AgentSpec, policy_actions
 from maddpg_jax.config import Config, HParams
-from maddpg_jax.losses import Losses, n_step_transition, polyak
+from maddpg_jax.losses import Losses, agent_rows, n_step_transition, polyak
 from maddpg_jax.networks import Networks
 
 
@@ -32,6 +33,9 @@ class AgentParams:
     target_critic: Any
     actor_opt: Any
     critic_opt: Any
+    # Config.infer_policies: every agent's approximations of the others' policies (leaves
+    # [A, A, ...], see `inference`); None otherwise, which leaves the program as without it.
+    approx: inference.Approximations | None = None
 
 
 class UpdateMetrics(NamedTuple):
@@ -39,6 +43,7 @@ class UpdateMetrics(NamedTuple):
     actor_loss: jax.Array  # [] mean over agents (0 where the actor did not update)
     q_mean: jax.Array  # [] mean Q of the batch, over agents
     actor_updated: jax.Array  # [] bool: whether this round updated the actors
+    approx_kl: jax.Array | None = None  # [] inferred policies' KL to the true ones (or None)
 
 
 class Learner(NamedTuple):
@@ -107,7 +112,15 @@ def init_agents(learner: Learner, k_actor: jax.Array, k_critic: jax.Array, hp: H
         target_critic=critic,
         actor_opt=jax.vmap(make_optimizer(learner.config, hp.actor_lr).init)(actor),
         critic_opt=jax.vmap(make_optimizer(learner.config, hp.critic_lr, critic=True).init)(critic),
+        approx=init_approximations(learner, jax.random.fold_in(k_actor, 1), hp),
     )
+
+
+def init_approximations(learner: Learner, key: jax.Array, hp: HParams) -> inference.Approximations | None:
+    """Fresh approximations of the other agents' policies (``infer_policies``), else None."""
+    if not learner.config.infer_policies:
+        return None
+    return inference.init(learner.config, learner.spec, key, make_optimizer(learner.config, hp.actor_lr))
 
 
 def decay(kind: str, progress: jax.Array) -> jax.Array:
@@ -138,14 +151,52 @@ def noise_factor(learner: Learner, updates: jax.Array) -> jax.Array:
     return learner.config.noise_final + (1.0 - learner.config.noise_final) * d
 
 
+def next_actions_for_critics(learner: Learner, agents: AgentParams, next_obs, key, hp: HParams):
+    """The next joint actions the critics' targets take, and their vmap axis: the target
+    actors' ``[..., A, D]`` shared by every critic (axis None), or with inferred policies
+    ``[A, ..., A, D]`` per critic (axis 0): agent i's approximations' actions for the others,
+    its own target actor's in its own slot. ``next_obs [..., A, O]`` (``...``: the batch, and
+    K for mixed n-step targets)."""
+    own = learner.losses.target_actions(agents.target_actor, next_obs, key, hp.gumbel_temperature)
+    if agents.approx is None:
+        return own, None
+    a = learner.spec.num_agents
+    inferred = inference.target_actions(
+        learner.config,
+        learner.spec,
+        agents.approx.target,
+        agent_rows(next_obs),
+        jax.random.fold_in(key, 1),
+        hp.gumbel_temperature,
+    ).reshape((a,) + own.shape)
+    own_slot = jnp.eye(a, dtype=bool).reshape((a,) + (1,) * (own.ndim - 2) + (a, 1))
+    return jnp.where(own_slot, own[None], inferred), 0
+
+
+def update_approximations(learner: Learner, agents: AgentParams, batch, hp: HParams, lr_scale):
+    """Every approximation of another agent's policy (``Config.infer_policies``), one Adam
+    step on the batch's observations and actions (the actors' optimiser and rate), then its
+    target by Polyak averaging. Returns (approximations, their mean KL to the current
+    policies [])."""
+    c, spec, approx = learner.config, learner.spec, agents.approx
+    grads = jax.grad(lambda p: inference.losses(c, spec, p, batch.obs, batch.action).sum())(approx.params)
+    grads = pmean(learner, grads)
+    opt = make_optimizer(c, hp.actor_lr * lr_scale)
+    updates, opt_state = jax.vmap(jax.vmap(opt.update))(grads, approx.opt, approx.params)
+    params = optax.apply_updates(approx.params, updates)
+    true = policy_actions(spec, learner.networks, agents.actor, batch.obs)
+    kl = inference.kl_to_policies(c, spec, params, jax.lax.stop_gradient(true), batch.obs, hp.noise_std)
+    return inference.Approximations(params, polyak(params, approx.target, hp.tau), opt_state), pmean(learner, kl)
+
+
 def update_critics(learner: Learner, agents: AgentParams, batch, key, hp: HParams, lr_scale, discount=None):
     """Every agent's critic, one Adam step (``key``: the target policy's smoothing noise;
     ``discount``: the bootstrap's discount, scalar or [B], default ``hp.gamma``).
     Returns (critic params, opt state, loss [A], q [A])."""
     # next_obs [B, A, O], or [B, K, A, O] for mixed n-step targets
-    next_actions = learner.losses.target_actions(agents.target_actor, batch.next_obs, key, hp.gumbel_temperature)
+    next_actions, axis = next_actions_for_critics(learner, agents, batch.next_obs, key, hp)
     grad_fn = jax.value_and_grad(learner.losses.critic_loss, has_aux=True)
-    (loss, q_mean), grads = jax.vmap(grad_fn, in_axes=(0, 0, 0, None, None, None))(
+    (loss, q_mean), grads = jax.vmap(grad_fn, in_axes=(0, 0, 0, None, axis, None))(
         agents.critic,
         agents.target_critic,
         jnp.arange(learner.spec.num_agents),
@@ -209,6 +260,10 @@ def update_on_batch(
     target policy's smoothing noise, ``k_actor`` the actors' Gumbel noise (discrete);
     ``discount`` the bootstrap's (scalar or [B]; default ``hp.gamma``)."""
     lr_scale = lr_factor(learner, updates)
+    approx, approx_kl = agents.approx, None
+    if approx is not None:  # learned first, so this round's critic targets use the updated ones
+        approx, approx_kl = update_approximations(learner, agents, batch, hp, lr_scale)
+        agents = agents.replace(approx=approx)
     critic, critic_opt, c_loss, q_mean = update_critics(learner, agents, batch, k_target, hp, lr_scale, discount)
 
     def actor_step(_):
@@ -233,11 +288,13 @@ def update_on_batch(
         target_critic=target_critic,
         actor_opt=actor_opt,
         critic_opt=critic_opt,
+        approx=approx,
     )
     metrics = UpdateMetrics(
         critic_loss=pmean(learner, c_loss.mean()),
         actor_loss=pmean(learner, a_loss.mean()),
         q_mean=pmean(learner, q_mean.mean()),
         actor_updated=on_beat,
+        approx_kl=approx_kl,
     )
     return new, metrics
