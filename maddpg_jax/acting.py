@@ -37,9 +37,12 @@ class AgentSpec:
     # Discrete only: the soft Gumbel-softmax sample is what acts, trains and reaches the env
     # (Config.gumbel_mode "soft", the MADDPG paper's code); the env takes probability vectors.
     soft: bool = False
+    # Config.ensemble_size: K sub-policies per agent, their parameters on a second axis
+    # ([A, K, ...]); acting and learning then take a sub-policy index per row and agent.
+    ensemble_size: int = 1
 
     @classmethod
-    def from_env(cls, env, gumbel_mode: str = "hard") -> AgentSpec:
+    def from_env(cls, env, gumbel_mode: str = "hard", ensemble_size: int = 1) -> AgentSpec:
         """The spec of ``env``; ``gumbel_mode`` "soft" (discrete envs) needs an env whose
         ``soft_actions`` is true, and raises ValueError naming the env otherwise."""
         discrete = env.action_type == "discrete"
@@ -58,6 +61,7 @@ class AgentSpec:
             tuple((k, tuple(v)) for k, v in env.teams.items()),
             tuple(env.action_shape),
             soft,
+            ensemble_size,
         )
 
     def critic_sees(self, critic_mode: str) -> np.ndarray:
@@ -89,6 +93,14 @@ class AgentSpec:
         return np.arange(self.act_dim)[None, :] < np.asarray(self.act_sizes)[:, None]
 
     @property
+    def team_of(self) -> np.ndarray:
+        """``int32 [A]``: each agent's team index."""
+        out = np.zeros(self.num_agents, np.int32)
+        for t, (_, idx) in enumerate(self.teams):
+            out[list(idx)] = t
+        return out
+
+    @property
     def team_names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.teams)
 
@@ -102,9 +114,17 @@ class AgentSpec:
         return w
 
 
-def policy_outputs(networks: Networks, actor_params, obs: jax.Array) -> jax.Array:
-    """Every agent's raw actor output: ``obs [B, A, O] -> [B, A, D]`` (vmapped over agents)."""
-    return jax.vmap(networks.actor_apply, in_axes=(0, 1), out_axes=1)(actor_params, obs)
+def policy_outputs(networks: Networks, actor_params, obs: jax.Array, index: jax.Array | None = None) -> jax.Array:
+    """Every agent's raw actor output: ``obs [B, A, O] -> [B, A, D]`` (vmapped over agents).
+
+    With an ensemble (leaves ``[A, K, ...]``) ``index [B, A]`` int32 names each row's and
+    agent's sub-policy: all K are applied (K times the actors' compute) and each row keeps its
+    own, so a loss on the result has gradients for that sub-policy only."""
+    per_agent = jax.vmap(networks.actor_apply, in_axes=(0, 1), out_axes=1)
+    if index is None:
+        return per_agent(actor_params, obs)
+    every = jax.vmap(per_agent, in_axes=(1, None))(actor_params, obs)  # [K, B, A, D]
+    return jnp.take_along_axis(every, index[None, ..., None], axis=0)[0]
 
 
 def mask_outputs(spec: AgentSpec, out: jax.Array) -> jax.Array:
@@ -114,9 +134,10 @@ def mask_outputs(spec: AgentSpec, out: jax.Array) -> jax.Array:
     return jnp.where(spec.action_mask, out, MASKED_LOGIT if spec.discrete else 0.0)
 
 
-def policy_actions(spec: AgentSpec, networks: Networks, actor_params, obs: jax.Array) -> jax.Array:
-    """Deterministic actions ``[B, A, D]``: tanh'd (continuous) or masked logits (discrete)."""
-    out = mask_outputs(spec, policy_outputs(networks, actor_params, obs))
+def policy_actions(spec: AgentSpec, networks: Networks, actor_params, obs: jax.Array, index=None) -> jax.Array:
+    """Deterministic actions ``[B, A, D]``: tanh'd (continuous) or masked logits (discrete)
+    (``index``: each row's sub-policies of an ensemble, see `policy_outputs`)."""
+    out = mask_outputs(spec, policy_outputs(networks, actor_params, obs, index))
     return out if spec.discrete else jnp.tanh(out)
 
 
@@ -128,14 +149,14 @@ def soft_sample(logits: jax.Array, key: jax.Array, temperature, noise_scale=1.0)
     return jax.nn.softmax((logits + noise_scale * jax.random.gumbel(key, logits.shape)) / temperature, axis=-1)
 
 
-def explore(spec: AgentSpec, networks: Networks, actor_params, obs, key, hp: HParams, scale=1.0) -> jax.Array:
+def explore(spec: AgentSpec, networks: Networks, actor_params, obs, key, hp: HParams, scale=1.0, index=None):
     """Critic actions ``[E, A, D]`` with exploration: Gaussian noise of std
     ``scale * hp.noise_std`` clipped to [-1, 1] (continuous), or a categorical draw from
     softmax(logits / scale) as a one-hot vector (discrete: argmax(logits + scale * Gumbel
     noise); scale 0 is the greedy action), or with ``spec.soft`` the soft sample
     softmax((logits + scale * Gumbel noise) / gumbel_temperature). ``scale``: the noise
-    schedule's factor, scalar."""
-    out = policy_actions(spec, networks, actor_params, obs)
+    schedule's factor, scalar. ``index [E, A]``: each env's sub-policies of an ensemble."""
+    out = policy_actions(spec, networks, actor_params, obs, index)
     if spec.soft:
         return soft_sample(out, key, hp.gumbel_temperature, scale)
     if spec.discrete:
@@ -143,6 +164,13 @@ def explore(spec: AgentSpec, networks: Networks, actor_params, obs, key, hp: HPa
         return jax.nn.one_hot(jnp.argmax(out + scale * g, -1), spec.act_dim, dtype=jnp.float32)
     noise = (scale * hp.noise_std) * jax.random.normal(key, out.shape)
     return mask_outputs(spec, jnp.clip(out + noise, -1.0, 1.0))
+
+
+def draw_sub_policies(spec: AgentSpec, key: jax.Array, num_rows: int) -> jax.Array:
+    """``int32 [N, A]``: a sub-policy per row (env) and team, uniform over the ensemble's K,
+    the team's agents sharing it (Lowe et al. 2017, Section 4.3: one per episode)."""
+    per_team = jax.random.randint(key, (num_rows, len(spec.teams)), 0, spec.ensemble_size)
+    return per_team[:, spec.team_of]
 
 
 def random_actions(spec: AgentSpec, key, num_envs: int) -> jax.Array:
@@ -162,11 +190,15 @@ def env_actions(spec: AgentSpec, critic_actions: jax.Array) -> jax.Array:
     return critic_actions
 
 
-def greedy_env_actions(spec: AgentSpec, networks: Networks, actor_params, obs: jax.Array) -> jax.Array:
+def greedy_env_actions(spec: AgentSpec, networks: Networks, actor_params, obs: jax.Array, index=None) -> jax.Array:
     """The env's actions without exploration, for ``obs [..., A, O]`` (any leading axes):
-    for discrete actions (soft or not) the most likely choice."""
+    for discrete actions (soft or not) the most likely choice. An ensemble's actors take
+    ``index`` (int32 ``[..., A]`` or ``[A]``, each agent's sub-policy; without one, 0)."""
     lead = obs.shape[:-2]
     flat = obs.reshape((-1,) + obs.shape[-2:])
-    out = policy_actions(spec, networks, actor_params, flat)
+    if spec.ensemble_size > 1:
+        index = jnp.zeros((spec.num_agents,), jnp.int32) if index is None else jnp.asarray(index, jnp.int32)
+        index = jnp.broadcast_to(index, lead + (spec.num_agents,)).reshape(-1, spec.num_agents)
+    out = policy_actions(spec, networks, actor_params, flat, index)
     out = jnp.argmax(out, -1).astype(jnp.int32) if spec.discrete else out
     return out.reshape(lead + spec.action_shape)

@@ -266,6 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--member", type=int, default=0, help="which member of a sweep (default: 0)")
     e.add_argument("--seed", type=int, default=12345, help="evaluation seed (default: 12345)")
     e.add_argument("--gif", default=None, help="also draw one episode into this animated GIF")
+    e.add_argument(
+        "--sub-policy",
+        type=int,
+        default=None,
+        help="a run with --ensemble-size K: every agent plays this sub-policy (default: one per episode and team)",
+    )
 
     pl = sub.add_parser("plot", help="curves of one or more runs or sweeps in one PNG")
     pl.add_argument("run_dirs", nargs="+", help="run or sweep directories")
@@ -510,7 +516,7 @@ def cmd_eval(args) -> int:
     _positive("episodes", args.episodes)
     from maddpg_jax.evaluation import evaluate
 
-    s = evaluate(Path(args.run_dir), args.episodes, args.member, args.seed, args.gif)
+    s = evaluate(Path(args.run_dir), args.episodes, args.member, args.seed, args.gif, args.sub_policy)
     teams = s["team_returns"]
     per_team = "" if len(teams) < 2 else "; per team: " + ", ".join(f"{k} {v:.1f}" for k, v in teams.items())
     measured = "".join(f"; {k} {v:.3g}" for k, v in s.get("metrics", {}).items())

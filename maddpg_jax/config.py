@@ -255,6 +255,10 @@ class Config:
     critic_mode: str = default("joint")
     """what each agent's critic sees: 'joint' (MADDPG: every agent's observation and action),
     'local' (independent DDPG: its own only), or per team, e.g. 'adversary=local,agent=joint'"""
+    ensemble_size: int = default(1)
+    """K sub-policies per agent (Lowe et al. 2017, Section 4.3): every env draws one per team at each
+    episode start, each sub-policy learns from the transitions it collected, the critics are shared;
+    1 = one policy per agent"""
     infer_policies: bool = default(False)
     """each agent learns an approximation of every other agent's policy from their actions in the
     replay buffer, and its critic's targets take the approximations' actions instead of the other
@@ -423,6 +427,7 @@ def validate(c: Config) -> None:
         "total_env_steps",
         "actor_delay",
         "n_step",
+        "ensemble_size",
     ):
         v = getattr(c, name)
         if not _is_int(v) or v < 1:

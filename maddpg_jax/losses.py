@@ -31,6 +31,8 @@ class Transition(NamedTuple):
     # [..., A] float32 1.0 where the episode ended (terminated or truncated): stored only
     # for n-step targets, which must not run on into the next episode of the same env.
     ended: jax.Array | None = None
+    # [..., A] int32: the sub-policy of each agent that acted (Config.ensemble_size > 1 only)
+    index: jax.Array | None = None
 
 
 def n_step_transition(window: Transition, valid: jax.Array, gamma, mix: bool = False) -> tuple[Transition, jax.Array]:
@@ -74,6 +76,7 @@ def n_step_transition(window: Transition, valid: jax.Array, gamma, mix: bool = F
         reward=squeeze(reward),
         next_obs=squeeze(pick(window.next_obs)),
         terminated=squeeze(pick(window.terminated)),
+        index=None if window.index is None else window.index[:, 0],  # one episode: one sub-policy
     )
     return batch, squeeze(gamma ** (last + 1).astype(jnp.float32))
 
@@ -168,11 +171,17 @@ def make_losses(
     full = critic_sees is None or bool(np.all(np.asarray(critic_sees) == 1))
     critic_inputs = functools.partial(joint_inputs, None if full else jnp.asarray(critic_sees, jnp.float32))
 
-    def target_actions(target_actor_params, next_obs, key, temperature):
+    def target_actions(target_actor_params, next_obs, key, temperature, index=None):
         """``next_obs [..., A, O] -> [..., A, D]`` (``...``: the batch, and K for mixed targets):
         the target actors' greedy one-hot choices (discrete), their soft Gumbel-softmax samples
-        (``spec.soft``, the paper's code), or their actions with smoothing noise (continuous)."""
-        out = policy_actions(spec, networks, target_actor_params, agent_rows(next_obs))
+        (``spec.soft``, the paper's code), or their actions with smoothing noise (continuous).
+        ``index [B, A]``: an ensemble's sub-policies that acted (the next step is in the same
+        episode, so the same ones)."""
+        if index is not None:
+            lead = next_obs.shape[:-1]  # [B, A] or [B, K, A]
+            index = jnp.broadcast_to(index.reshape(index.shape[:1] + (1,) * (len(lead) - 2) + index.shape[1:]), lead)
+            index = index.reshape(-1, lead[-1])
+        out = policy_actions(spec, networks, target_actor_params, agent_rows(next_obs), index)
         if spec.soft:
             out = soft_sample(out, key, temperature)
         elif discrete:
@@ -200,10 +209,12 @@ def make_losses(
         plus ``action_penalty * mean(pre_tanh_i ** 2)`` (continuous) against saturation.
 
         Each entry depends only on its own agent's actor (see joint_action_for_agent), so
-        grad of the sum gives every actor exactly the gradient of its own loss.
+        grad of the sum gives every actor exactly the gradient of its own loss. With an
+        ensemble each transition's action comes from the sub-policy that collected it
+        (``batch.index``), so each sub-policy learns from its own transitions only.
         """
         a = batch.obs.shape[1]
-        unmasked = policy_outputs(networks, actor_params, batch.obs)
+        unmasked = policy_outputs(networks, actor_params, batch.obs, batch.index)
         raw = mask_outputs(spec, unmasked)
         penalty = output_penalty(spec, unmasked, raw, action_penalty, logit_penalty)
         out = raw if discrete else jnp.tanh(raw)

@@ -58,6 +58,9 @@ class TrainState:
     # (parameters, optimiser, buffer, envs, episode statistics) while the loop goes on, so
     # the members beside it in one program train on untouched. -1 while finite.
     diverged_at: jax.Array  # [] int32 env steps of the iteration that went non-finite
+    # Config.ensemble_size > 1: each env's sub-policy per agent for its current episode
+    # ([E, A] int32, drawn per team at every episode start); None otherwise.
+    sub_policy: Any = None
 
 
 @struct.dataclass
@@ -121,7 +124,9 @@ class Trainer(NamedTuple):
     # n <= chunk_iterations iterations with n and select traced (rows past n are zeros).
     run_upto: Callable
     train: Callable  # (key, hparams) -> (state, Metrics [num_iterations])
-    policy: Callable  # (actor_params [A,...], obs [..., A, O]) -> env actions, no noise
+    # (actor_params [A,...], obs [..., A, O], index=None) -> env actions, no noise (index: an
+    # ensemble's sub-policy per agent, [..., A] or [A])
+    policy: Callable
     update: Callable  # (agents, buffer, updates, key, hparams) -> (agents, UpdateMetrics)
 
 
@@ -146,6 +151,7 @@ def init_state(trainer: Trainer, key: jax.Array, hp: HParams, local_key=lambda k
         next_obs=jnp.zeros((a, o)),
         terminated=jnp.zeros((a,)),
         ended=jnp.zeros((a,)) if c.n_step > 1 else None,
+        index=jnp.zeros((a,), jnp.int32) if spec.ensemble_size > 1 else None,
     )
     agents = init_agents(learner, k_actor, k_critic, hp)
     return TrainState(
@@ -163,6 +169,9 @@ def init_state(trainer: Trainer, key: jax.Array, hp: HParams, local_key=lambda k
         best_eval_return=jnp.float32(-jnp.inf),
         eval_return=jnp.float32(jnp.nan),
         diverged_at=jnp.full((), -1, jnp.int32),
+        sub_policy=acting.draw_sub_policies(spec, jax.random.fold_in(k_loop, 5), num_envs)
+        if spec.ensemble_size > 1
+        else None,
     )
 
 
@@ -198,7 +207,7 @@ def act(trainer: Trainer, state: TrainState, hp: HParams, key: jax.Array, learn:
     scale = noise_factor(trainer.learner, state.updates)
     if spec.discrete and c.explore_temperature != 1.0:  # 1.0: the exact computation without it
         scale = scale * c.explore_temperature
-    return acting.explore(spec, trainer.networks, state.agents.actor, state.obs, key, hp, scale)
+    return acting.explore(spec, trainer.networks, state.agents.actor, state.obs, key, hp, scale, state.sub_policy)
 
 
 def iteration(trainer: Trainer, state: TrainState, hp: HParams, learn: bool, psum=lambda x: x):
@@ -221,7 +230,12 @@ def iteration(trainer: Trainer, state: TrainState, hp: HParams, learn: bool, psu
         next_obs=info["final_observation"],
         terminated=terminated.astype(jnp.float32),
         ended=(terminated | truncated).astype(jnp.float32) if c.n_step > 1 else None,
+        index=state.sub_policy,
     )
+    sub_policy = state.sub_policy
+    if sub_policy is not None:  # a new draw for every env whose episode ended
+        fresh = acting.draw_sub_policies(spec, jax.random.fold_in(k_act, 1), sub_policy.shape[0])
+        sub_policy = jnp.where(jnp.any(terminated | truncated, axis=-1)[:, None], fresh, sub_policy)
     # A frozen member (non-finite before this iteration) stores nothing. (The transitions of
     # the iteration that went non-finite are stored: its finite actors collected them.)
     buffer = rb.add_unless(state.buffer, transition, state.diverged_at >= 0)
@@ -259,6 +273,7 @@ def iteration(trainer: Trainer, state: TrainState, hp: HParams, learn: bool, psu
         best_eval_return=state.best_eval_return,
         eval_return=state.eval_return,
         diverged_at=jnp.where(frozen & (state.diverged_at < 0), (state.iteration + 1) * c.num_envs, state.diverged_at),
+        sub_policy=None if sub_policy is None else keep(sub_policy, state.sub_policy),
     )
     stats = new.stats
     mean_return, team_returns = episodes.window_returns(spec, stats, psum)
@@ -299,12 +314,16 @@ def episode_metrics(trainer: Trainer) -> tuple:
     return envs.entry(trainer.config.env).metrics
 
 
-def run_episodes(trainer: Trainer, actor_params, key: jax.Array, num_episodes: int, like=None, act=None) -> Episodes:
+def run_episodes(
+    trainer: Trainer, actor_params, key: jax.Array, num_episodes: int, like=None, act=None, sub_policy=None
+) -> Episodes:
     """One noise-free episode in each of ``num_episodes`` envs, each run to its end or the
     env's horizon, with the env's episode metrics accumulated from the state each step
     produced (before the auto-reset). ``actor_params``: one member's, leaves ``[A, ...]``.
     ``act``: another policy instead of the actors, ``act(obs [N, A, O], env_state, key) ->
-    env actions`` (a random or scripted baseline).
+    env actions`` (a random or scripted baseline). An ensemble's actors play a sub-policy
+    per episode and team drawn at random (the paper's evaluation), or every agent's
+    ``sub_policy`` (an int) where given.
 
     ``like``: a boolean scalar of the caller's state. Inside ``shard_map`` the scan's carry
     must vary over the mesh axis as its outputs do; the fresh envs' constants (step
@@ -315,10 +334,17 @@ def run_episodes(trainer: Trainer, actor_params, key: jax.Array, num_episodes: i
     metrics = episode_metrics(trainer)
     k_reset, k_run = jax.random.split(key)
     obs, env_state = venv.reset(k_reset, trainer.env_params)
+    index = None
+    if trainer.spec.ensemble_size > 1:  # one episode per env: one draw per env
+        index = acting.draw_sub_policies(trainer.spec, jax.random.fold_in(k_reset, 1), num_episodes)
+        index = index if sub_policy is None else jnp.full_like(index, sub_policy)
 
     def body(carry, k):
         obs, env_state, ret, teams, acc, steps, alive = carry
-        actions = trainer.policy(actor_params, obs) if act is None else act(obs, env_state, jax.random.fold_in(k, 1))
+        if act is None:
+            actions = trainer.policy(actor_params, obs, index)
+        else:
+            actions = act(obs, env_state, jax.random.fold_in(k, 1))
         obs, env_state, reward, term, trunc, info = venv.step(k, env_state, actions, trainer.env_params)
         ret = ret + jnp.where(alive, reward.mean(-1), 0.0)
         teams = teams + jnp.where(alive[:, None], reward @ weights.T, 0.0)
@@ -461,7 +487,7 @@ def make_trainer(
             raise ValueError(
                 f"{name} ({getattr(c, name)}) must be divisible by the {data_shards} data-parallel devices"
             )
-    spec = acting.AgentSpec.from_env(env, c.gumbel_mode)
+    spec = acting.AgentSpec.from_env(env, c.gumbel_mode, c.ensemble_size)
     networks = network_factory(c, env)
     if c.flat_params:
         a = spec.num_agents

@@ -101,7 +101,11 @@ def init_agents(learner: Learner, k_actor: jax.Array, k_critic: jax.Array, hp: H
     them, and zeroed optimiser states."""
     spec, networks = learner.spec, learner.networks
     a, o, d = spec.num_agents, spec.obs_dim, spec.act_dim
-    actor = jax.vmap(networks.actor_init, in_axes=(0, None))(jax.random.split(k_actor, a), jnp.zeros((o,)))
+    if spec.ensemble_size == 1:
+        actor = jax.vmap(networks.actor_init, in_axes=(0, None))(jax.random.split(k_actor, a), jnp.zeros((o,)))
+    else:  # [A, K, ...]: K sub-policies per agent, each from its own key
+        keys = jax.random.split(k_actor, a * spec.ensemble_size).reshape(a, spec.ensemble_size)
+        actor = jax.vmap(jax.vmap(networks.actor_init, in_axes=(0, None)), in_axes=(0, None))(keys, jnp.zeros((o,)))
     critic = jax.vmap(networks.critic_init, in_axes=(0, None, None))(
         jax.random.split(k_critic, a), jnp.zeros((a * o,)), jnp.zeros((a * d,))
     )
@@ -110,10 +114,16 @@ def init_agents(learner: Learner, k_actor: jax.Array, k_critic: jax.Array, hp: H
         critic=critic,
         target_actor=actor,
         target_critic=critic,
-        actor_opt=jax.vmap(make_optimizer(learner.config, hp.actor_lr).init)(actor),
+        actor_opt=per_actor(spec, make_optimizer(learner.config, hp.actor_lr).init)(actor),
         critic_opt=jax.vmap(make_optimizer(learner.config, hp.critic_lr, critic=True).init)(critic),
         approx=init_approximations(learner, jax.random.fold_in(k_actor, 1), hp),
     )
+
+
+def per_actor(spec: AgentSpec, fn):
+    """``fn`` vmapped over the actors' agent axis, and an ensemble's sub-policy axis: each
+    sub-policy is optimised (and its gradient clipped) on its own."""
+    return jax.vmap(fn) if spec.ensemble_size == 1 else jax.vmap(jax.vmap(fn))
 
 
 def init_approximations(learner: Learner, key: jax.Array, hp: HParams) -> inference.Approximations | None:
@@ -151,13 +161,13 @@ def noise_factor(learner: Learner, updates: jax.Array) -> jax.Array:
     return learner.config.noise_final + (1.0 - learner.config.noise_final) * d
 
 
-def next_actions_for_critics(learner: Learner, agents: AgentParams, next_obs, key, hp: HParams):
+def next_actions_for_critics(learner: Learner, agents: AgentParams, next_obs, key, hp: HParams, index=None):
     """The next joint actions the critics' targets take, and their vmap axis: the target
     actors' ``[..., A, D]`` shared by every critic (axis None), or with inferred policies
     ``[A, ..., A, D]`` per critic (axis 0): agent i's approximations' actions for the others,
     its own target actor's in its own slot. ``next_obs [..., A, O]`` (``...``: the batch, and
-    K for mixed n-step targets)."""
-    own = learner.losses.target_actions(agents.target_actor, next_obs, key, hp.gumbel_temperature)
+    K for mixed n-step targets); ``index [B, A]``: an ensemble's sub-policies that acted."""
+    own = learner.losses.target_actions(agents.target_actor, next_obs, key, hp.gumbel_temperature, index)
     if agents.approx is None:
         return own, None
     a = learner.spec.num_agents
@@ -184,7 +194,7 @@ def update_approximations(learner: Learner, agents: AgentParams, batch, hp: HPar
     opt = make_optimizer(c, hp.actor_lr * lr_scale)
     updates, opt_state = jax.vmap(jax.vmap(opt.update))(grads, approx.opt, approx.params)
     params = optax.apply_updates(approx.params, updates)
-    true = policy_actions(spec, learner.networks, agents.actor, batch.obs)
+    true = policy_actions(spec, learner.networks, agents.actor, batch.obs, batch.index)
     kl = inference.kl_to_policies(c, spec, params, jax.lax.stop_gradient(true), batch.obs, hp.noise_std)
     return inference.Approximations(params, polyak(params, approx.target, hp.tau), opt_state), pmean(learner, kl)
 
@@ -194,7 +204,7 @@ def update_critics(learner: Learner, agents: AgentParams, batch, key, hp: HParam
     ``discount``: the bootstrap's discount, scalar or [B], default ``hp.gamma``).
     Returns (critic params, opt state, loss [A], q [A])."""
     # next_obs [B, A, O], or [B, K, A, O] for mixed n-step targets
-    next_actions, axis = next_actions_for_critics(learner, agents, batch.next_obs, key, hp)
+    next_actions, axis = next_actions_for_critics(learner, agents, batch.next_obs, key, hp, batch.index)
     grad_fn = jax.value_and_grad(learner.losses.critic_loss, has_aux=True)
     (loss, q_mean), grads = jax.vmap(grad_fn, in_axes=(0, 0, 0, None, axis, None))(
         agents.critic,
@@ -222,7 +232,7 @@ def update_actors(learner: Learner, agents: AgentParams, critic, batch, key, hp:
 
     (_, loss), grads = jax.value_and_grad(total_actor_loss, has_aux=True)(agents.actor)
     grads = pmean(learner, grads)
-    updates, opt = jax.vmap(make_optimizer(learner.config, hp.actor_lr * lr_scale).update)(
+    updates, opt = per_actor(learner.spec, make_optimizer(learner.config, hp.actor_lr * lr_scale).update)(
         grads, agents.actor_opt, agents.actor
     )
     actor = optax.apply_updates(agents.actor, updates)

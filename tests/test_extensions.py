@@ -1,6 +1,7 @@
 """The MADDPG paper's extensions: policies inferred from actions (Section 4.2) and policy
 ensembles (Section 4.3)."""
 
+import json
 import math
 
 import jax
@@ -9,8 +10,9 @@ import numpy as np
 import optax
 import pytest
 
-from maddpg_jax import Config, envs, inference, make_trainer
+from maddpg_jax import Config, acting, envs, inference, make_trainer
 from maddpg_jax.acting import AgentSpec
+from maddpg_jax.losses import Transition
 from maddpg_jax.update import next_actions_for_critics
 
 TINY = dict(
@@ -146,3 +148,125 @@ def test_inferred_policies_train_and_log_their_kl(action_type):
     )
     moved = sum(jax.tree.leaves(moved))
     assert np.all(np.diag(moved) < 1e-5) and np.all(moved[~np.eye(2, dtype=bool)] > 1e-2)
+
+
+# -- policy ensembles -------------------------------------------------------------------------
+
+
+def test_sub_policies_are_drawn_per_team_and_cover_the_ensemble():
+    spec = spec_of("paper:simple_adversary")  # adversary (0,), agents (1, 2)
+    spec = AgentSpec(**{**spec.__dict__, "ensemble_size": 3})
+    index = np.asarray(acting.draw_sub_policies(spec, jax.random.key(0), 6000))
+    assert index.shape == (6000, 3) and index.dtype == np.int32
+    np.testing.assert_array_equal(index[:, 1], index[:, 2])  # one team, one sub-policy
+    assert 0.3 < np.mean(index[:, 0] != index[:, 1]) < 0.9  # the two teams draw apart (2/3 expected)
+    for team in (0, 1):
+        counts = np.bincount(index[:, team], minlength=3)
+        assert counts.sum() == 6000 and np.all(np.abs(counts - 2000) < 200)
+
+
+def test_each_env_keeps_its_sub_policies_for_an_episode_and_draws_again_at_the_next():
+    """paper:simple_tag (25-step episodes, every env in step): the index of every env holds
+    for the 25 steps of an episode and is drawn again when it ends; the predators share
+    theirs; every transition stores the index that acted."""
+    c = Config(env="paper:simple_tag", ensemble_size=4, **{**TINY, "warmup_env_steps": 10_000})
+    tr = make_trainer(c)
+    state = jax.jit(tr.init)(c.key(0), c.hparams())
+    run = jax.jit(tr.run, static_argnames=("num_iterations", "learn"))
+    first = np.asarray(state.sub_policy)
+    np.testing.assert_array_equal(first[:, 0], first[:, 1])
+    np.testing.assert_array_equal(first[:, 0], first[:, 2])
+    state, _ = run(state, c.hparams(), num_iterations=24, learn=False)
+    np.testing.assert_array_equal(state.sub_policy, first)  # 24 steps: the first episodes go on
+    stored = np.asarray(state.buffer.data.index[: 24 * c.num_envs]).reshape(24, c.num_envs, 4)
+    assert np.all(stored == first[None])
+    state, _ = run(state, c.hparams(), num_iterations=1, learn=False)  # step 25 ends every episode
+    second = np.asarray(state.sub_policy)
+    assert np.mean(second != first) > 0.5  # 3 in 4 redrawn indices differ, 32 envs x 4 agents
+    np.testing.assert_array_equal(second[:, 0], second[:, 2])
+
+
+def test_a_sub_policys_update_reads_only_the_transitions_it_collected():
+    """The actor loss's gradient for agent 0's sub-policy 0 is the same when every
+    transition that another of its sub-policies collected is replaced by noise; its
+    sub-policy 1's gradient is not."""
+    c = Config(env="MultiCartPole-v0", ensemble_size=2, **TINY)
+    tr = make_trainer(c)
+    agents = jax.jit(tr.init)(c.key(0), c.hparams()).agents
+    b = 64
+    keys = jax.random.split(jax.random.key(1), 6)
+    index = jax.random.randint(keys[0], (b, 2), 0, 2)
+    batch = Transition(
+        obs=jax.random.normal(keys[1], (b, 2, 4)),
+        action=jax.random.uniform(keys[2], (b, 2, 1), minval=-1, maxval=1),
+        reward=jnp.ones((b, 2)),
+        next_obs=jax.random.normal(keys[3], (b, 2, 4)),
+        terminated=jnp.zeros((b, 2)),
+        index=index,
+    )
+    other = index[:, 0] != 0
+    noisy = batch._replace(
+        obs=jnp.where(other[:, None, None], jax.random.normal(keys[4], (b, 2, 4)) * 3, batch.obs),
+        action=jnp.where(other[:, None, None], -batch.action, batch.action),
+    )
+
+    @jax.jit
+    def grads(batch):
+        f = lambda p: tr.learner.losses.actor_losses(p, agents.critic, batch, jax.random.key(2), 1.0)[0]
+        return jax.grad(f)(agents.actor)  # leaves [A, K, P]
+
+    g, g_noisy = grads(batch), grads(noisy)
+    np.testing.assert_allclose(g[0, 0], g_noisy[0, 0], rtol=1e-5, atol=1e-7)
+    assert np.abs(np.asarray(g[0, 1])).max() > 0 and not np.allclose(g[0, 1], g_noisy[0, 1])
+    assert np.all(np.asarray(g[1]) == 0)  # agent 0's loss moves agent 0's actors only
+
+
+def strip_times(path):
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k not in ("wall_s", "compute_s", "host_s")} for r in rows]
+
+
+def test_an_ensemble_resumes_exactly_and_its_policy_plays_a_fixed_or_drawn_sub_policy(tmp_path):
+    import maddpg_jax
+    from maddpg_jax.errors import UsageError
+
+    c = Config(
+        env="paper:simple_adversary",
+        ensemble_size=2,
+        infer_policies=True,
+        lr_decay="none",
+        **{**TINY, "total_env_steps": 640},
+    )
+    maddpg_jax.train(c, tmp_path / "straight", progress=False)
+    maddpg_jax.train(c.replace(total_env_steps=400), tmp_path / "resumed", progress=False)
+    maddpg_jax.train(c, tmp_path / "resumed", resume=True, progress=False)
+    assert strip_times(tmp_path / "resumed" / "metrics.jsonl") == strip_times(tmp_path / "straight" / "metrics.jsonl")
+
+    fixed = maddpg_jax.load_policy(tmp_path / "straight", sub_policy=1)
+    obs = {a: np.full(fixed.env.obs_sizes[i], 0.3, np.float32) for i, a in enumerate(fixed.agents)}
+    actions = fixed(obs)
+    padded = jnp.asarray(fixed.padded_obs(obs))
+    one = jax.tree.map(lambda x: x[:, 1], fixed.actor_params)  # every agent's sub-policy 1
+    plain = fixed.trainer.spec.__class__(**{**fixed.trainer.spec.__dict__, "ensemble_size": 1})
+    expected = acting.greedy_env_actions(plain, fixed.trainer.networks, one, padded)
+    assert [actions[a] for a in fixed.agents] == [int(x) for x in np.asarray(expected)]
+    drawn = maddpg_jax.load_policy(tmp_path / "straight", seed=3)
+    seen = set()
+    for _ in range(20):
+        drawn.reset()
+        seen.add(tuple(drawn.index))
+    assert seen <= {(0, 0, 0), (0, 1, 1), (1, 0, 0), (1, 1, 1)} and len(seen) == 4
+    with pytest.raises(UsageError, match=r"sub_policy: must be in \[0, 1\]"):
+        maddpg_jax.load_policy(tmp_path / "straight", sub_policy=2)
+
+
+def test_an_ensemble_sweeps_as_one_program():
+    c = Config(env="MultiCartPole-v0", ensemble_size=3, **TINY)
+    tr = make_trainer(c)
+    members = 2
+    keys = jax.vmap(c.key)(jnp.arange(members))
+    hp = jax.tree.map(lambda x: jnp.stack([x] * members), c.hparams())
+    state, m = jax.jit(jax.vmap(tr.train))(keys, hp)
+    assert jax.tree.leaves(state.agents.actor)[0].shape[:3] == (members, 2, 3)
+    assert state.sub_policy.shape == (members, c.num_envs, 2)
+    assert np.all(np.isfinite(np.asarray(m.critic_loss)[:, -10:]))
