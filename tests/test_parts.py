@@ -97,7 +97,7 @@ def test_explore_temperature_reaches_discrete_acting_only(discrete, monkeypatch)
 
     seen = []
     real = acting.explore
-    monkeypatch.setattr(acting, "explore", lambda *a: seen.append(a[-1]) or real(*a))
+    monkeypatch.setattr(acting, "explore", lambda *a: seen.append(a[6]) or real(*a))  # scale
     c = Config(**TINY, explore_temperature=0.5, env_kwargs={"action_type": "discrete" if discrete else "continuous"})
     tr = make_trainer(c)
     state = tr.init(jax.random.key(0), c.hparams())
