@@ -220,6 +220,8 @@ def curve(run_dir: Path, scenario: str, names: list[str]) -> dict[str, list]:
     series: dict[str, dict[int, list]] = {}
     for line in (run_dir / "metrics.jsonl").read_text().splitlines():
         r = json.loads(line)
+        if r.get("approx_kl") is not None:  # --set infer_policies=True: the approximations' KL
+            series.setdefault("approx_kl", {}).setdefault(r["env_steps"], []).append(r["approx_kl"])
         ev = r.get("eval_metrics")
         if ev is None:
             continue
@@ -386,6 +388,17 @@ def render(a, groups: list[dict], base: dict, command: str) -> str:
                 lines.append(
                     f"| {matchup_label(scenario, matchup)} | `{metric}` | {paper} | " + " | ".join(cells + ref) + " |"
                 )
+        lines.append("")
+    inferred = [g for g in groups if "approx_kl" in g.get("curve", {})]
+    if inferred:
+        lines += [
+            "The inferred policies' KL to the true ones over training (median over seeds, at 10%, 50%, 100%):",
+            "",
+        ]
+        for g in inferred:
+            kl = g["curve"]["approx_kl"]
+            at = [kl[min(len(kl) - 1, int(f * len(kl)))][1] for f in (0.1, 0.5, 1.0)]
+            lines.append(f"- `{g['setting']}` {g['scenario']} {g['matchup']}: " + " → ".join(f"{v:.3g}" for v in at))
         lines.append("")
     lines += [
         "### Cost",
