@@ -556,7 +556,8 @@ def train_in_chunks(trainer: Trainer, key: jax.Array, hp: HParams):
                 None,
                 length=repeats,
             )
-            m = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), m)
+            # explicit sizes: an env without episode metrics has [repeats, n, 0] leaves
+            m = jax.tree.map(lambda x: x.reshape((x.shape[0] * x.shape[1],) + x.shape[2:]), m)
         parts.append(m)
     return state, jax.tree.map(lambda *x: jnp.concatenate(x), *parts)
 

@@ -102,11 +102,14 @@ def test_jitted_vmapped_rollout_and_a_short_training_run(spread):
         total_env_steps=480,
         warmup_env_steps=160,
         hidden_sizes=(16, 16),
+        eval_every=80,  # several equal learning chunks, which train() runs as one scan
+        eval_episodes=2,
     )
     tr = make_trainer(c)
     assert tr.env.num_agents == 3
     _, m = jax.jit(tr.train)(jax.random.key(0), c.hparams())
     assert np.isfinite(m.critic_loss[-1]) and np.isfinite(m.mean_return[-1])
+    assert m.eval_metrics.shape == (60, 0)  # JaxMARL's entries name no episode metrics
 
 
 def test_unknown_or_unsupported_jaxmarl_env_lists_the_supported_ones():
