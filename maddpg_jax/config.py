@@ -345,15 +345,23 @@ class Config:
             raise ConfigError("env_kwargs", f"must be a mapping, got {d['env_kwargs']!r}")
         if "hidden_sizes" in d and isinstance(d["hidden_sizes"], list):
             d["hidden_sizes"] = tuple(d["hidden_sizes"])
-        # A run saved before n_step_mix existed ran its n-step targets unmixed.
-        d.setdefault("n_step_mix", False)
+        for name, value in ADDED_FIELDS.items():
+            d.setdefault(name, value)
         return cls(**d)
+
+
+# Fields added after runs were saved, with the value that reproduces how those runs ran: a run
+# saved before n_step_mix existed ran its n-step targets unmixed, one saved before the paper's
+# extensions had one policy per agent and no inferred policies.
+ADDED_FIELDS = {"n_step_mix": False, "ensemble_size": 1, "infer_policies": False, "infer_entropy": 1e-3}
 
 
 def changed_on_resume(saved: dict, now: dict) -> list[tuple[str, Any, Any]]:
     """``(name, saved value, new value)`` of every config field, and every env argument, in
     which ``now`` differs from ``saved`` (both as `Config.to_dict` gives them): what a
-    resumed run may not change. Only ``total_env_steps`` may."""
+    resumed run may not change. Only ``total_env_steps`` may. A field ``saved`` predates
+    counts as its `ADDED_FIELDS` value."""
+    saved = {**{k: v for k, v in ADDED_FIELDS.items() if k in now}, **saved}
     out = []
     for name in sorted(set(saved) | set(now)):
         if name == "total_env_steps":

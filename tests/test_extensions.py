@@ -270,3 +270,15 @@ def test_an_ensemble_sweeps_as_one_program():
     assert jax.tree.leaves(state.agents.actor)[0].shape[:3] == (members, 2, 3)
     assert state.sub_policy.shape == (members, c.num_envs, 2)
     assert np.all(np.isfinite(np.asarray(m.critic_loss)[:, -10:]))
+
+
+def test_a_run_saved_before_the_extensions_existed_resumes_as_it_ran():
+    """A checkpoint's config written before ensemble_size, infer_policies and infer_entropy
+    existed is the same config as today's with them at one policy and no inference."""
+    from maddpg_jax.config import changed_on_resume
+
+    now = Config(env="paper:simple_adversary", **TINY).to_dict()
+    old = {k: v for k, v in now.items() if k not in ("ensemble_size", "infer_policies", "infer_entropy")}
+    assert changed_on_resume(old, now) == []
+    assert Config.from_dict(old) == Config(env="paper:simple_adversary", **TINY)
+    assert [c[0] for c in changed_on_resume(old, {**now, "ensemble_size": 2})] == ["ensemble_size"]
