@@ -572,11 +572,22 @@ class Checkpoints:
             abstract = jax.tree.map(
                 lambda x: jax.ShapeDtypeStruct((saved, *x.shape[1:]), x.dtype, sharding=one), _drop_empty(like_data)
             )
-        try:
+
+        def read(partial: bool):
             restore_args = ocp.checkpoint_utils.construct_restore_args(abstract)
-            out = self.manager.restore(
-                step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(abstract, restore_args=restore_args))
-            )
+            item = ocp.args.PyTreeRestore(abstract, restore_args=restore_args, partial_restore=partial)
+            return self.manager.restore(step, args=ocp.args.Composite(state=item))
+
+        try:
+            try:
+                out = read(partial=False)
+            except ValueError as e:
+                # A checkpoint written before a state field that is None unless a feature is
+                # on (ensembles' sub_policy, inferred policies, a transition's index) lacks
+                # that entry: restore the entries it has; the None fields stay None below.
+                if "tree structures do not match" not in str(e):
+                    raise
+                out = read(partial=True)
         except Exception as e:
             raise DamagedCheckpoint(
                 f"checkpoint {step} is damaged, truncated or of another shape ({type(e).__name__})"
