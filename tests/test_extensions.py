@@ -258,6 +258,12 @@ def test_an_ensemble_resumes_exactly_and_its_policy_plays_a_fixed_or_drawn_sub_p
     assert seen <= {(0, 0, 0), (0, 1, 1), (1, 0, 0), (1, 1, 1)} and len(seen) == 4
     with pytest.raises(UsageError, match=r"sub_policy: must be in \[0, 1\]"):
         maddpg_jax.load_policy(tmp_path / "straight", sub_policy=2)
+    from maddpg_jax.evaluation import evaluate
+
+    summary = evaluate(tmp_path / "straight", 4, 0, 5, None, sub_policy=1)
+    assert summary["sub_policy"] == 1 and summary["episodes"] == 4
+    with pytest.raises(UsageError, match=r"--sub-policy: must be in \[0, 1\]"):
+        evaluate(tmp_path / "straight", 4, 0, 5, None, sub_policy=-1)
 
 
 def test_an_ensemble_sweeps_as_one_program():
