@@ -173,6 +173,14 @@ def draw_sub_policies(spec: AgentSpec, key: jax.Array, num_rows: int) -> jax.Arr
     return per_team[:, spec.team_of]
 
 
+def redraw_sub_policies(spec: AgentSpec, sub_policy, key: jax.Array, ended: jax.Array):
+    """An ensemble's sub-policies ``[E, A]`` after a step: drawn again for every env whose
+    episode ended (``ended [E]`` bool); None without an ensemble."""
+    if sub_policy is None:
+        return None
+    return jnp.where(ended[:, None], draw_sub_policies(spec, key, sub_policy.shape[0]), sub_policy)
+
+
 def random_actions(spec: AgentSpec, key, num_envs: int) -> jax.Array:
     """Uniformly random critic actions ``[E, A, D]`` (the warm-up's)."""
     a, d = spec.num_agents, spec.act_dim

@@ -121,6 +121,18 @@ def agent_rows(x):
     return x.reshape((-1,) + x.shape[-2:])
 
 
+def index_rows(index, next_obs):
+    """An ensemble's sub-policy index ``[B, A]`` for every agent row of ``next_obs [B, (K,)
+    A, O]``: ``[N, A]`` as `agent_rows` lays the rows out (the next step is in the same
+    episode, so the same sub-policies; the K targets of mixed n-step targets share them).
+    None without an ensemble."""
+    if index is None:
+        return None
+    lead = next_obs.shape[:-1]  # [B, A] or [B, K, A]
+    index = index.reshape(index.shape[:1] + (1,) * (len(lead) - 2) + index.shape[1:])
+    return jnp.broadcast_to(index, lead).reshape(-1, lead[-1])
+
+
 def joint_inputs(sees, i, obs, actions):
     """``obs [B, A, O], actions [B, A, D] -> [B, A*O], [B, A*D]``: the joint input of agent
     i's critic; ``sees`` ([A, A] or None for all): the other agents' inputs it sees, the
@@ -175,13 +187,8 @@ def make_losses(
         """``next_obs [..., A, O] -> [..., A, D]`` (``...``: the batch, and K for mixed targets):
         the target actors' greedy one-hot choices (discrete), their soft Gumbel-softmax samples
         (``spec.soft``, the paper's code), or their actions with smoothing noise (continuous).
-        ``index [B, A]``: an ensemble's sub-policies that acted (the next step is in the same
-        episode, so the same ones)."""
-        if index is not None:
-            lead = next_obs.shape[:-1]  # [B, A] or [B, K, A]
-            index = jnp.broadcast_to(index.reshape(index.shape[:1] + (1,) * (len(lead) - 2) + index.shape[1:]), lead)
-            index = index.reshape(-1, lead[-1])
-        out = policy_actions(spec, networks, target_actor_params, agent_rows(next_obs), index)
+        ``index [B, A]``: an ensemble's sub-policies that acted (see `index_rows`)."""
+        out = policy_actions(spec, networks, target_actor_params, agent_rows(next_obs), index_rows(index, next_obs))
         if spec.soft:
             out = soft_sample(out, key, temperature)
         elif discrete:

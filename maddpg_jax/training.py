@@ -232,10 +232,8 @@ def iteration(trainer: Trainer, state: TrainState, hp: HParams, learn: bool, psu
         ended=(terminated | truncated).astype(jnp.float32) if c.n_step > 1 else None,
         index=state.sub_policy,
     )
-    sub_policy = state.sub_policy
-    if sub_policy is not None:  # a new draw for every env whose episode ended
-        fresh = acting.draw_sub_policies(spec, jax.random.fold_in(k_act, 1), sub_policy.shape[0])
-        sub_policy = jnp.where(jnp.any(terminated | truncated, axis=-1)[:, None], fresh, sub_policy)
+    ended = jnp.any(terminated | truncated, axis=-1)
+    sub_policy = acting.redraw_sub_policies(spec, state.sub_policy, jax.random.fold_in(k_act, 1), ended)
     # A frozen member (non-finite before this iteration) stores nothing. (The transitions of
     # the iteration that went non-finite are stored: its finite actors collected them.)
     buffer = rb.add_unless(state.buffer, transition, state.diverged_at >= 0)
@@ -243,9 +241,8 @@ def iteration(trainer: Trainer, state: TrainState, hp: HParams, learn: bool, psu
         agents, updates, losses, present = learn_rounds(trainer, state, buffer, k_upd, hp)
     else:
         agents, updates = state.agents, state.updates
-        n = len(loss_names(c))
-        losses, present = jnp.full((n,), jnp.nan, jnp.float32), jnp.zeros((n,), bool)
-    stats = episodes.record_episodes(spec, state.stats, reward, jnp.any(terminated | truncated, axis=-1))
+        losses, present = jnp.full((len(loss_names(c)),), jnp.nan, jnp.float32), jnp.zeros(len(loss_names(c)), bool)
+    stats = episodes.record_episodes(spec, state.stats, reward, ended)
     loss_sum = state.loss_sum + jnp.where(present, losses, 0.0)
     loss_count = state.loss_count + present.astype(jnp.int32)
     interval = jnp.where(loss_count > 0, loss_sum / jnp.maximum(loss_count, 1), jnp.nan)
