@@ -14,18 +14,9 @@ from maddpg_jax import Config, acting, envs, inference, make_trainer
 from maddpg_jax.acting import AgentSpec
 from maddpg_jax.losses import Transition
 from maddpg_jax.update import next_actions_for_critics
+from tests.test_maddpg import TINY as TRAINER_TINY
 
-TINY = dict(
-    num_envs=8,
-    batch_size=32,
-    buffer_size=2048,
-    updates_per_step=1,
-    total_env_steps=800,
-    warmup_env_steps=160,
-    hidden_sizes=(16, 16),
-    eval_episodes=2,
-    eval_every=400,
-)
+TINY = dict(TRAINER_TINY, eval_episodes=2, eval_every=400)
 
 
 def spec_of(env_name: str, **kw) -> AgentSpec:
