@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from maddpg_jax.config import Config
-from maddpg_jax.parallel import MemberRunner, fetch
+from maddpg_jax.parallel import MemberRunner
 
 
 @dataclasses.dataclass
@@ -85,8 +85,7 @@ def run_chunks(
     last = clock()  # when the host last had the device's results
     for n, learn, select in plan:
         t_chunk = clock()
-        state, metrics = runner.run_chunk(state, hparams, n, learn, select, donate=True)
-        metrics = fetch(metrics)
+        state, metrics = runner.run_chunk(state, hparams, n, learn, select, donate=True, fetched=True)
         now = clock()
         chunk = Chunk(it, n, learn, state, metrics, now - t0, now - t_chunk, hparams, t_chunk - last)
         last = now

@@ -65,11 +65,10 @@ def place(runner: MemberRunner, config: Config, members: list[dict]):
     return runner.place(member_keys(members, config)), runner.place(member_hparams(config, members))
 
 
-def estimate_state_bytes(trainer, config: Config, members: list[dict]) -> int:
-    """Bytes of the training state of all ``members`` (replay buffers dominate), from shapes
-    alone: nothing is allocated or compiled."""
-    init = jax.vmap(trainer.init)
-    shapes = jax.eval_shape(lambda k, h: init(k, h), member_keys(members, config), member_hparams(config, members))
+def state_bytes(shapes) -> int:
+    """Bytes of a training state from its shapes alone (``shapes``: arrays or
+    ``jax.ShapeDtypeStruct`` leaves, e.g. the ``out_info`` of the lowered init; replay
+    buffers dominate). Nothing is allocated or compiled."""
     size = 0
     for x in jax.tree.leaves(shapes):
         itemsize = 8 if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x.dtype.itemsize

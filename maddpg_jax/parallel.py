@@ -205,16 +205,23 @@ class MemberRunner:
     def _run_upto(self, donate: bool):
         return self._wrap(self.trainer.run_upto.__wrapped__, donate, shared=2)
 
-    def run_chunk(self, state, hparams, num_iterations: int, learn: bool, select: bool, donate: bool = False):
+    def run_chunk(
+        self, state, hparams, num_iterations: int, learn: bool, select: bool, donate: bool = False, fetched=False
+    ):
         """`run` as the host loop calls it (same values), through one compiled
-        program for chunks of any length where `_by_length` says so."""
-        if not self._by_length(num_iterations, learn):
-            return self.run(state, hparams, num_iterations, learn, select, donate)
+        program for chunks of any length where `_by_length` says so. ``fetched``: the
+        metrics as host numpy (`fetch`), cut to the chunk's rows on the host, which spares
+        a chunk of a new length the compilation of a slice per metric on the device."""
         import jax
 
+        if not self._by_length(num_iterations, learn):
+            state, metrics = self.run(state, hparams, num_iterations, learn, select, donate)
+            return state, fetch(metrics) if fetched else metrics
         fn = self._compiled.get(("upto", donate)) or self._run_upto(donate)
         # numpy scalars: the same host value on every process, replicated by jit.
         state, metrics = fn(state, hparams, np.int32(num_iterations), np.bool_(select))
+        if fetched:
+            metrics = fetch(metrics)
         return state, jax.tree.map(lambda x: x[:, :num_iterations], metrics)
 
     def compile_chunk(self, state, hparams, num_iterations: int, learn: bool, select: bool, donate: bool = False):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -209,6 +210,82 @@ def _fill_empty(restored, like):
     return jax.tree.map(lambda ref, x: ref if x is None else x, like, restored, is_leaf=lambda x: x is None)
 
 
+def _map_buffers(fn, tree):
+    """``tree`` with ``fn(buffer)`` in place of each replay buffer (`maddpg_jax.buffer.BufferState`)."""
+    from maddpg_jax.buffer import BufferState
+
+    is_buffer = lambda x: isinstance(x, BufferState)
+    return jax.tree.map(lambda x: fn(x) if is_buffer(x) else x, tree, is_leaf=is_buffer)
+
+
+def filled_rows(state) -> int | None:
+    """Rows of the replay buffers in ``state`` that any member (or data-parallel device) has
+    written: the largest ``size``. The rest are the zeros they were created with (a buffer
+    fills from row 0 and wraps only once full). ``None`` when ``state`` holds no buffer."""
+    from maddpg_jax.parallel import fetch
+
+    sizes = []
+    _map_buffers(lambda b: sizes.append(b.size), state)
+    return max(int(np.max(s)) for s in fetch(sizes)) if sizes else None
+
+
+@functools.cache
+def _slice_rows(axis: int, rows: int):
+    return jax.jit(lambda data: jax.tree.map(lambda x: jax.lax.slice_in_dim(x, 0, rows, axis=axis), data))
+
+
+def trim_buffers(state, rows: int):
+    """``state`` with each replay buffer's data cut to its first ``rows`` rows (the row axis
+    follows the leading member / device axes, as many as ``size`` has). The cut rows are
+    copied on the device until the caller drops them."""
+
+    def trim(b):
+        axis = b.size.ndim
+        if rows >= jax.tree.leaves(b.data)[0].shape[axis]:
+            return b
+        return b.replace(data=_slice_rows(axis, rows)(b.data))
+
+    return _map_buffers(trim, state)
+
+
+def _like_rows(like, rows: int):
+    """``like`` (a live state) with each replay buffer's data leaves as abstract arrays of
+    ``rows`` rows, the shape a trimmed checkpoint holds."""
+
+    def cut(b):
+        axis = b.size.ndim
+
+        def leaf(x):
+            shape = x.shape[:axis] + (min(rows, x.shape[axis]),) + x.shape[axis + 1 :]
+            return jax.ShapeDtypeStruct(shape, x.dtype, sharding=x.sharding)
+
+        return b.replace(data=jax.tree.map(leaf, b.data))
+
+    return _map_buffers(cut, like)
+
+
+def _pad_rows(state, like):
+    """``state``'s replay buffers padded with zero rows to ``like``'s capacity (the row axis
+    only: the member axis may differ, see `_replace_members`)."""
+
+    def pad(b, ref):
+        axis = b.size.ndim
+
+        def leaf(x, r):
+            if x.shape[axis] == r.shape[axis]:
+                return x
+            widths = [(0, 0)] * x.ndim
+            widths[axis] = (0, r.shape[axis] - x.shape[axis])
+            return jax.jit(lambda a: jax.numpy.pad(a, widths), out_shardings=x.sharding)(x)
+
+        return b.replace(data=jax.tree.map(leaf, b.data, ref.data))
+
+    from maddpg_jax.buffer import BufferState
+
+    is_buffer = lambda x: isinstance(x, BufferState)
+    return jax.tree.map(lambda b, ref: pad(b, ref) if is_buffer(b) else b, state, like, is_leaf=is_buffer)
+
+
 def committed_steps(run_dir: Path | str) -> list[int]:
     """The steps of the checkpoints orbax committed in ``run_dir``, newest first, read from
     the directory's names (orbax commits a step by renaming its finished temporary directory
@@ -402,8 +479,9 @@ def checksum_problem(step_dir: Path) -> str | None:
 class Checkpoints:
     """Orbax-managed checkpoints of the training state under ``DIR/checkpoints``.
 
-    Each checkpoint holds the whole state (parameters, optimiser states, replay buffer,
-    env states, keys) plus a small JSON ``meta`` (iteration, wall seconds, format), and once
+    Each checkpoint holds the whole state (parameters, optimiser states, the replay buffer's
+    written rows, env states, keys) plus a small JSON ``meta`` (iteration, wall seconds,
+    format, the buffer rows written; a restore pads the rest with zeros), and once
     committed a ``checksums.json`` of every file's size and SHA-256 (written in a background
     thread, off the training path). Every load verifies them first: a checkpoint whose bytes
     differ is damaged, whatever orbax would read from it. Of the two kept, the older is
@@ -492,6 +570,11 @@ class Checkpoints:
         ocp = self._ocp
         _quiet_failed_writes()
         meta = dict(meta, format_version=FORMAT_VERSION)
+        # Only the replay buffers' written rows: a run that has not filled its buffer writes
+        # (and later checksums and reads) that part of it alone.
+        rows = filled_rows(state)
+        if rows is not None:
+            state, meta["buffer_rows"] = trim_buffers(state, rows), rows
         self.wait()
         self.pending = step
         try:
@@ -501,6 +584,7 @@ class Checkpoints:
                     state=ocp.args.PyTreeSave(_drop_empty(keys_to_data(state))), meta=ocp.args.JsonSave(meta)
                 ),
             )
+            del state  # the trimmed rows' copy on the device goes once orbax has copied them off
         except Exception as e:
             self.pending = None
             _raise_file_fault(self.path / str(step), e)
@@ -555,6 +639,8 @@ class Checkpoints:
                     f"checkpoint {step} was written by another config (differs in {', '.join(differ)})"
                 )
         like_data = keys_to_data(like)
+        rows = meta.get("buffer_rows")  # absent: the whole buffer was written
+        saved_like = like_data if rows is None else _like_rows(like_data, int(rows))
         want = jax.tree.leaves(like_data)[0].shape[0]
         saved = int(meta.get("state_devices", want))
         if saved != want and (meta.get("data_parallel") or "members" not in meta):
@@ -565,12 +651,12 @@ class Checkpoints:
             )
         if saved == want:  # straight onto the devices, each process reading its own shards
             abstract = jax.tree.map(
-                lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), _drop_empty(like_data)
+                lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), _drop_empty(saved_like)
             )
         else:  # another device count: the members' state to one device, then padded and placed anew
             one = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
             abstract = jax.tree.map(
-                lambda x: jax.ShapeDtypeStruct((saved, *x.shape[1:]), x.dtype, sharding=one), _drop_empty(like_data)
+                lambda x: jax.ShapeDtypeStruct((saved, *x.shape[1:]), x.dtype, sharding=one), _drop_empty(saved_like)
             )
 
         def read(partial: bool):
@@ -593,6 +679,8 @@ class Checkpoints:
                 f"checkpoint {step} is damaged, truncated or of another shape ({type(e).__name__})"
             ) from e
         state = _fill_empty(out["state"], like_data)
+        if rows is not None:
+            state = _pad_rows(state, like_data)
         if saved != want:
             state = _replace_members(state, like_data, int(meta["members"]))
         return data_to_keys(state, like), meta

@@ -73,8 +73,10 @@ class Session:
         if self.primary:
             print(f"maddpg-jax: {self.out}: {message}", file=sys.stderr, flush=True)
 
-    def _check_memory(self, trainer) -> None:
-        need = members_lib.estimate_state_bytes(trainer, self.config, self.members)
+    def _check_memory(self, shapes) -> None:
+        """Refuse a state (``shapes``: its abstract leaves) larger than the devices' memory
+        (or ``--max-memory``), before anything is allocated."""
+        need = members_lib.state_bytes(shapes)
         limit = self.max_memory_gib * 2**30 if self.max_memory_gib else members_lib.device_memory_bytes()
         if limit is not None and need > limit:
             raise UsageError(
@@ -145,13 +147,15 @@ class Session:
     def _run(self) -> int:
         c = self.config
         self.trainer, runner, placed = members_lib.build(c, self.members, self.member_chunk)
-        self._check_memory(self.trainer)
         keys, hp = members_lib.place(runner, c, placed)
+        # Traced once: its shapes for the memory check, then compiled and run.
+        init = runner.init.lower(keys, hp)
+        self._check_memory(init.out_info)
         if not self.resume:  # before orbax lists the directory's steps (see RunFiles.start)
             self.files.start(c, self.members, rundir.env_facts(self.trainer), self.pbt, self._warn)
         ckpt = self._ckpt = rundir.Checkpoints(self.out, asynchronous=True)
         try:
-            state, hp, start, wall0 = self._start(ckpt, runner, runner.init(keys, hp), hp)
+            state, hp, start, wall0 = self._start(ckpt, runner, init.compile()(keys, hp), hp)
             if start >= c.num_iterations:
                 print(f"{self.out} is already at {start * c.num_envs} env steps; nothing to do")
                 return 0
