@@ -109,7 +109,7 @@ def measure(tree: str | None, reps: int, work: str) -> dict:
         cli.append(timed(py + [CLI, "train", *SPREAD, "--out", d, "--no-progress"], env))
         p = run(py + [PROGRAM], env)
         program.append(float(p.stdout.strip().splitlines()[-1]))
-    out["spread_cli_s"], out["spread_program_s"] = median(cli), median(program)
+    out["spread_cli_s"], out["spread_program_s"] = cli, program
     return out
 
 
@@ -133,7 +133,9 @@ def main(argv=None) -> None:
         "## Start-up, `--help`, `eval` and a short run's fixed cost",
         "",
         f"Machine: {machine()}. Date: {datetime.date.today().isoformat()}. Command: `{command}`. "
-        f"Medians of {a.reps}; each process started afresh (JAX's compilation cache off).",
+        f"Medians of {a.reps} [range]; each process started afresh (JAX's compilation cache off); "
+        "the 400k runs alternate train and program, and each pair's difference and ratio is taken "
+        "before the median (the program alone varied by up to 15% between processes).",
         "",
         "| | " + " | ".join(f"{n} ({rev(t)})" for n, t in trees) + " |",
         "|---|" + "---:|" * len(trees),
@@ -147,12 +149,21 @@ def main(argv=None) -> None:
             f"`train` imports {pkg}",
             lambda r, pkg=pkg: f"{r['train_imports_s'][pkg]:.2f} s" if pkg in r["train_imports_s"] else "not imported",
         )
-    row("simple_spread 400k, `maddpg-jax train` (process)", lambda r: f"{r['spread_cli_s']:.1f} s")
+
+    def spread(xs, unit="s", digits=1):
+        return f"{median(xs):.{digits}f} {unit} [{min(xs):.{digits}f}, {max(xs):.{digits}f}]"
+
+    ratios = lambda r: [a / b for a, b in zip(r["spread_cli_s"], r["spread_program_s"])]
+    row("simple_spread 400k, `maddpg-jax train` (process)", lambda r: spread(r["spread_cli_s"]))
     row(
         "simple_spread 400k, `jax.jit(make_train(config))` (build, compile, run)",
-        lambda r: f"{r['spread_program_s']:.1f} s",
+        lambda r: spread(r["spread_program_s"]),
     )
-    row("train / program", lambda r: f"{r['spread_cli_s'] / r['spread_program_s']:.3f}x")
+    row(
+        "fixed cost: train − program, each pair",
+        lambda r: spread([a - b for a, b in zip(r["spread_cli_s"], r["spread_program_s"])]),
+    )
+    row("train / program, each pair", lambda r: spread(ratios(r), "x", 3))
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     with open(a.out, "w") as f:
         f.write("\n".join(lines) + "\n")
