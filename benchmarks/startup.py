@@ -13,7 +13,9 @@ interpreter and packages, its tree first on ``PYTHONPATH``), one after the other
   wall time of the process, median of ``--reps``;
 - one seed of simple_spread (JaxMARL's port, its registry defaults), 400k env steps:
   ``maddpg-jax train`` (the process) against ``jax.jit(make_train(config))`` on the same
-  config in one process (build, compile and run), median of ``--reps`` alternating.
+  config in one process (build, compile and run, timed from after ``import jax``; and that
+  whole process, which like the command starts Python and imports JAX), median of ``--reps``
+  alternating.
 
 Writes ``benchmarks/results/throughput/startup.md``.
 """
@@ -103,13 +105,15 @@ def measure(tree: str | None, reps: int, work: str) -> dict:
         "help_s": median([timed(py + [CLI, "--help"], env) for _ in range(reps)]),
         "eval_s": median([timed(py + [CLI, "eval", tiny, "--episodes", "10"], env) for _ in range(reps)]),
     }
-    cli, program = [], []
+    cli, program, process = [], [], []
     for i in range(reps):
         d = os.path.join(work, f"spread{i}")
         cli.append(timed(py + [CLI, "train", *SPREAD, "--out", d, "--no-progress"], env))
+        t0 = time.perf_counter()
         p = run(py + [PROGRAM], env)
+        process.append(time.perf_counter() - t0)
         program.append(float(p.stdout.strip().splitlines()[-1]))
-    out["spread_cli_s"], out["spread_program_s"] = cli, program
+    out["spread_cli_s"], out["spread_program_s"], out["spread_program_process_s"] = cli, program, process
     return out
 
 
@@ -164,6 +168,14 @@ def main(argv=None) -> None:
         lambda r: spread([a - b for a, b in zip(r["spread_cli_s"], r["spread_program_s"])]),
     )
     row("train / program, each pair", lambda r: spread(ratios(r), "x", 3))
+    row(
+        "the program's process (Python, `import jax` included)",
+        lambda r: spread(r["spread_program_process_s"]) if "spread_program_process_s" in r else "-",
+    )
+    row(
+        "train / the program's process, each pair",
+        lambda r: spread([a / b for a, b in zip(r["spread_cli_s"], r["spread_program_process_s"])], "x", 3),
+    )
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     with open(a.out, "w") as f:
         f.write("\n".join(lines) + "\n")
