@@ -77,7 +77,7 @@ def load_run(run_dir: Path, config: Config, members: list[dict]):
     keys, hp = members_lib.place(runner, config, placed)
     try:
         warn = lambda message: print(f"maddpg-jax: {run_dir}: {message}", file=sys.stderr, flush=True)
-        state, _, _ = ckpt.restore_newest(runner.init(keys, hp), config.to_dict(), warn=warn)
+        state, _, _ = ckpt.restore_newest(runner.abstract_init(keys, hp), config.to_dict(), warn=warn)
     except rundir.CheckpointError as e:
         raise UsageError(f"run_dir: {e} in {run_dir}; not loaded") from None
     finally:

@@ -170,6 +170,26 @@ class MemberRunner:
 
         return jax.tree.map(put, pad_members(tree, self.size))
 
+    def abstract_init(self, keys, hparams):
+        """The state ``init(keys, hparams)`` would make, without compiling or running it
+        (tracing only): arrays as ``jax.ShapeDtypeStruct`` placed as the runner places the
+        state, keys as placeholder keys of ``keys``' impl. What a checkpoint restore needs as
+        its ``like`` (`maddpg_jax.rundir.Checkpoints.restore`); compiling the init for it took
+        most of ``eval``'s time."""
+        import jax
+        import jax.numpy as jnp
+
+        impl = jax.random.key_impl(keys)
+
+        def leaf(x):
+            if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+                data = jax.eval_shape(jax.random.key_data, x)
+                zeros = jnp.zeros(data.shape, data.dtype, device=self.sharding)
+                return jax.random.wrap_key_data(zeros, impl=impl)
+            return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.sharding)
+
+        return jax.tree.map(leaf, self.init.lower(keys, hparams).out_info)
+
     @functools.cache
     def _run(self, num_iterations: int, learn: bool, select: bool = False, donate: bool = False):
         run = self.trainer.run.__wrapped__

@@ -206,8 +206,17 @@ def _drop_empty(tree):
 
 
 def _fill_empty(restored, like):
-    """Put ``like``'s zero-size leaves back where `_drop_empty` left ``None``."""
-    return jax.tree.map(lambda ref, x: ref if x is None else x, like, restored, is_leaf=lambda x: x is None)
+    """Put ``like``'s zero-size leaves back where `_drop_empty` left ``None`` (made, where
+    ``like`` is abstract)."""
+
+    def fill(ref, x):
+        if x is not None:
+            return x
+        if isinstance(ref, jax.ShapeDtypeStruct):
+            return jax.numpy.zeros(ref.shape, ref.dtype, device=ref.sharding)
+        return ref
+
+    return jax.tree.map(fill, like, restored, is_leaf=lambda x: x is None)
 
 
 def _map_buffers(fn, tree):
@@ -611,7 +620,8 @@ class Checkpoints:
         self.committed = step
 
     def restore(self, step: int, like, config: dict | None = None):
-        """Restore onto the shapes, dtypes and shardings of ``like`` (a live state).
+        """Restore onto the shapes, dtypes and shardings of ``like`` (a live state, or one
+        of ``jax.ShapeDtypeStruct`` leaves and placeholder keys: `MemberRunner.abstract_init`).
 
         Raises `CheckpointError` saying why when the checkpoint has another format
         version, was written by another config (``config``: this run's, as a dict;
