@@ -342,8 +342,8 @@ def test_donated_chunk_equals_the_copying_one_and_consumes_its_input():
 @pytest.mark.parametrize("iterations", [24, 300])
 def test_a_checkpoint_holds_the_buffers_written_rows_and_restores_the_state_exactly(tmp_path, iterations):
     """A checkpoint writes the replay buffer's written rows only (24 iterations of 8 envs:
-    192 of 2048) and restores to the very state; a buffer that has wrapped (300 iterations)
-    is written whole. Catches: a cut that loses transitions, pads with anything but the
+    192 of 2048) and restores to the very state, onto a live state or onto its shapes alone;
+    a buffer that has wrapped (300 iterations) is written whole. Catches: a cut that loses transitions, pads with anything but the
     buffer's own zeros, or cuts a wrapped buffer."""
     from maddpg_jax import members as members_lib
     from maddpg_jax import rundir
@@ -358,9 +358,14 @@ def test_a_checkpoint_holds_the_buffers_written_rows_and_restores_the_state_exac
     ckpt.save(iterations, state, {"iteration": iterations})
     like = runner.init(keys, hp)
     restored, meta = ckpt.restore(iterations, like)
+    # eval's and load_policy's way: onto the shapes alone, the init traced but not compiled
+    abstract = runner.abstract_init(keys, hp)
+    assert jax.tree.structure(abstract) == jax.tree.structure(like)
+    from_shapes, _ = ckpt.restore(iterations, abstract)
     ckpt.close()
     assert meta["buffer_rows"] == written
     chex.assert_trees_all_equal(restored, state)
+    chex.assert_trees_all_equal(from_shapes, state)
     pairs = zip(jax.tree.leaves(restored.buffer.data), jax.tree.leaves(like.buffer.data))
     assert all(x.sharding == y.sharding for x, y in pairs)  # padded where a live buffer lies
     files = sum(f.stat().st_size for f in (tmp_path / rundir.CHECKPOINTS).rglob("*") if f.is_file())
