@@ -343,8 +343,8 @@ def test_donated_chunk_equals_the_copying_one_and_consumes_its_input():
 def test_a_checkpoint_holds_the_buffers_written_rows_and_restores_the_state_exactly(tmp_path, iterations):
     """A checkpoint writes the replay buffer's written rows only (24 iterations of 8 envs:
     192 of 2048) and restores to the very state, onto a live state or onto its shapes alone;
-    a buffer that has wrapped (300 iterations) is written whole. Catches: a cut that loses transitions, pads with anything but the
-    buffer's own zeros, or cuts a wrapped buffer."""
+    a buffer that has wrapped (300 iterations) is written whole. Catches: a cut that loses
+    transitions, pads with anything but the buffer's own zeros, or cuts a wrapped buffer."""
     from maddpg_jax import members as members_lib
     from maddpg_jax import rundir
 
