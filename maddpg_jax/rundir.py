@@ -219,12 +219,16 @@ def _fill_empty(restored, like):
     return jax.tree.map(fill, like, restored, is_leaf=lambda x: x is None)
 
 
-def _map_buffers(fn, tree):
-    """``tree`` with ``fn(buffer)`` in place of each replay buffer (`maddpg_jax.buffer.BufferState`)."""
+def _is_buffer(x) -> bool:
     from maddpg_jax.buffer import BufferState
 
-    is_buffer = lambda x: isinstance(x, BufferState)
-    return jax.tree.map(lambda x: fn(x) if is_buffer(x) else x, tree, is_leaf=is_buffer)
+    return isinstance(x, BufferState)
+
+
+def _map_buffers(fn, tree, *rest):
+    """``tree`` with ``fn(buffer, *the same buffer of each of rest)`` in place of each replay
+    buffer (`maddpg_jax.buffer.BufferState`); ``rest``: trees of ``tree``'s structure."""
+    return jax.tree.map(lambda x, *r: fn(x, *r) if _is_buffer(x) else x, tree, *rest, is_leaf=_is_buffer)
 
 
 def filled_rows(state) -> int | None:
@@ -233,8 +237,7 @@ def filled_rows(state) -> int | None:
     fills from row 0 and wraps only once full). ``None`` when ``state`` holds no buffer."""
     from maddpg_jax.parallel import fetch
 
-    sizes = []
-    _map_buffers(lambda b: sizes.append(b.size), state)
+    sizes = [b.size for b in jax.tree.leaves(state, is_leaf=_is_buffer) if _is_buffer(b)]
     return max(int(np.max(s)) for s in fetch(sizes)) if sizes else None
 
 
@@ -289,10 +292,7 @@ def _pad_rows(state, like):
 
         return b.replace(data=jax.tree.map(leaf, b.data, ref.data))
 
-    from maddpg_jax.buffer import BufferState
-
-    is_buffer = lambda x: isinstance(x, BufferState)
-    return jax.tree.map(lambda b, ref: pad(b, ref) if is_buffer(b) else b, state, like, is_leaf=is_buffer)
+    return _map_buffers(pad, state, like)
 
 
 def committed_steps(run_dir: Path | str) -> list[int]:
