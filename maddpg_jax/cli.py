@@ -39,15 +39,7 @@ def main(argv=None) -> int:
     try:
         from maddpg_jax.commands import main as run
 
-        status = run(argv)
-        if argv is None and status == 4:
-            # A write fault (the one line is printed): end the process now. orbax's and
-            # TensorStore's I/O threads still hold the failed writes, and their callbacks
-            # into the closed asyncio loop would print a traceback each at interpreter exit.
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(status)
-        return status
+        return run(argv)
     except KeyboardInterrupt:  # before the run's own handler is installed, or a second Ctrl-C
         print("\nmaddpg-jax: interrupted", file=sys.stderr)
         return 130

@@ -344,71 +344,70 @@ def set_aside_unfinished(run_dir: Path | str, warn) -> None:
         warn(f"checkpoint {step} was cut off before its checksums (cannot be proven intact); moved to {target}")
 
 
-class _DropClosedLoopEchoes:
-    """``sys.stderr`` less the tracebacks ending in ``RuntimeError: Event loop is closed``.
-
-    After a failed write, TensorStore's threads still complete the write's other futures and
-    call back into orbax's asyncio loop, which has closed; each callback's error is printed
-    as a traceback (from C, past ``sys.excepthook``). The fault itself is reported once, in
-    one line (`FileFault`): these echoes of it are dropped. Everything else passes
-    through unchanged (a traceback is held until its last line decides). Several threads
-    print such tracebacks at once, their lines interleaved: a held block ends only when as
-    many tracebacks have ended (an unindented line) as have begun, and writes take a lock."""
-
-    _HEAD, _ECHO = "Traceback (most recent call last)", "RuntimeError: Event loop is closed"
-
-    def __init__(self, stream):
-        import threading
-
-        self._stream, self._held, self._lock = stream, None, threading.Lock()
-
-    def write(self, text: str) -> int:
-        with self._lock:
-            self._write(text)
-        return len(text)
-
-    def _write(self, text: str) -> None:
-        if self._held is None and self._HEAD not in text:
-            self._stream.write(text)
-            return
-        self._held = (self._held or "") + text
-        lines, open_, ends = self._held.split("\n"), 0, []
-        for i, line in enumerate(lines[:-1]):  # complete lines only
-            if line.startswith(self._HEAD):
-                open_ += 1
-            elif line and not line.startswith(" ") and open_:  # a traceback's last line
-                open_, ends = open_ - 1, [*ends, line.strip()]
-                if open_ == 0:
-                    block, rest = "\n".join(lines[: i + 1]) + "\n", "\n".join(lines[i + 1 :])
-                    self._held = None
-                    if any(end != self._ECHO for end in ends):
-                        self._stream.write(block)
-                    if rest:
-                        self._write(rest)
-                    return
-
-    def flush(self) -> None:
-        self._stream.flush()
-
-    def __getattr__(self, name):
-        return getattr(self._stream, name)
+# The checkpoint directories this process writes to (as given and absolute): an error record
+# that names one is about a write of ours.
+_WRITING: set[str] = set()
 
 
-def _quiet_failed_writes() -> None:
-    """Before a process's first checkpoint write (readers never call it): a failed write is
-    reported once, in one line (`FileFault`), and orbax and TensorStore would also log it
-    from their threads, a traceback each, and echo it through closed asyncio loops."""
-    for name in ("absl", "asyncio", "orbax"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
-    _quiet_closed_loop_callbacks()
+def _orbax_error_record(record: logging.LogRecord) -> bool:
+    """Whether ``record`` is an error about one of this process's checkpoint writes: logged
+    by orbax's own modules (through absl's logger), or an orbax task's or TensorStore
+    future's exception that nothing retrieved (asyncio's logger, when it is collected), told
+    by a frame of orbax's in its traceback or by its text naming a directory in `_WRITING`."""
+    if record.levelno < logging.ERROR:
+        return False
+    inside = f"{os.sep}orbax{os.sep}"
+    if inside in record.pathname:
+        return True
+    error = record.exc_info[1] if record.exc_info else None
+    tb = error.__traceback__ if error is not None else None
+    while tb is not None:
+        if inside in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    text = f"{record.getMessage()} {error}"
+    return any(path in text for path in _WRITING)
 
 
-def _quiet_closed_loop_callbacks() -> None:
-    """Install `_DropClosedLoopEchoes` on ``sys.stderr`` (once)."""
+class _DropOrbaxErrors(logging.Filter):
+    """On absl's and asyncio's loggers: drops the error records of a failed checkpoint write
+    (reported once per thread, task and future that saw it, each with a traceback); the
+    caller reports the fault once, in one line (`FileFault`). Every other record passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _orbax_error_record(record)
+
+
+def _is_closed_loop_echo(unraisable) -> bool:
+    """After a failed write, TensorStore's threads still complete the write's other futures
+    and call back into orbax's asyncio loop, which has closed: Python reports each callback's
+    ``RuntimeError('Event loop is closed')`` as unraisable. These are echoes of the one fault."""
+    e = unraisable.exc_value
+    return type(e) is RuntimeError and str(e) == "Event loop is closed"
+
+
+def _quiet_failed_writes(path: Path) -> None:
+    """Before a checkpoint write into ``path`` (readers never call it): orbax's error
+    records and the closed-loop echoes of a failed write are dropped at their source (absl's
+    and asyncio's loggers; ``sys.unraisablehook``, chained to the hook before it), and
+    nothing else."""
     import sys
 
-    if not isinstance(sys.stderr, _DropClosedLoopEchoes):
-        sys.stderr = _DropClosedLoopEchoes(sys.stderr)
+    _WRITING.update({str(Path(path)), str(Path(path).absolute())})
+    for name in ("absl", "asyncio"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropOrbaxErrors) for f in logger.filters):
+            logger.addFilter(_DropOrbaxErrors())
+    previous = sys.unraisablehook
+    if getattr(previous, "_drops_closed_loop_echoes", False):
+        return
+
+    def hook(unraisable):
+        if not _is_closed_loop_echo(unraisable):
+            previous(unraisable)
+
+    hook._drops_closed_loop_echoes = True
+    sys.unraisablehook = hook
 
 
 def _raise_file_fault(path: Path, error: Exception):
@@ -577,7 +576,7 @@ class Checkpoints:
         """Write ``state`` as checkpoint ``step`` (in the background when asynchronous:
         first waiting for the previous write, which is then committed)."""
         ocp = self._ocp
-        _quiet_failed_writes()
+        _quiet_failed_writes(self.path)
         meta = dict(meta, format_version=FORMAT_VERSION)
         # Only the replay buffers' written rows: a run that has not filled its buffer writes
         # (and later checksums and reads) that part of it alone.
