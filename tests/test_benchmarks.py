@@ -303,6 +303,25 @@ def test_paper_table_cells_are_median_and_range_over_seeds(paper_table):
     assert paper_table.cell([]) == "–"
 
 
+def test_tune_candidates_parse_with_commas_inside_values(paper_table):
+    """A candidate is NAME=FIELD=VALUE;FIELD=VALUE: tuples keep their commas, an empty one is
+    the defaults, a nameless one is refused."""
+    import argparse
+
+    flags = os.environ.get("XLA_FLAGS")
+    from benchmarks.tune import parse_candidate  # its import asks for host devices: only an env var
+
+    if flags is None:
+        os.environ.pop("XLA_FLAGS", None)
+    else:
+        os.environ["XLA_FLAGS"] = flags
+    assert parse_candidate("wide=hidden_sizes=128,128;n_step=3") == ("wide", {"hidden_sizes": (128, 128), "n_step": 3})
+    assert parse_candidate("base=") == ("base", {})
+    assert parse_candidate("soft=gumbel_mode=soft") == ("soft", {"gumbel_mode": "soft"})
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_candidate("=n_step=3")
+
+
 def test_checkpoint_verify_benchmark_runs_at_a_tiny_size(tmp_path, monkeypatch):
     """The checksum benchmark writes, verifies and reads a checkpoint end to end, and its
     report names every step it timed."""
