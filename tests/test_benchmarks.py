@@ -332,3 +332,39 @@ def test_checkpoint_verify_benchmark_runs_at_a_tiny_size(tmp_path, monkeypatch):
     checkpoint_verify.main()
     text = (tmp_path / "checkpoint_verify.md").read_text()
     assert "verifying the checksums" in text and "host loop held" in text and text.count("\n| ") == 7
+
+
+def test_listener_diagnosis_tells_communication_from_precision():
+    """Hand-built episodes: a listener ending on its goal under a permuted but faithful
+    code is reached and fully readable; one ending at the centroid under a constant symbol
+    reads at chance and is at the centre; one stopping 0.2 short of the right landmark is
+    nearest its goal but not reached."""
+    import numpy as np
+
+    from benchmarks.listener_diagnosis import diagnose, message_accuracy
+
+    goal = np.array([0, 1, 2, 0, 1, 2])
+    assert message_accuracy(goal, (goal + 1) % 3) == 1.0
+    assert message_accuracy(goal, np.zeros(6, int)) == pytest.approx(1 / 3)
+    landmarks = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0]])
+    t, n = 3, goal.shape[0]
+    pos = np.zeros((t, n, 5, 2))
+    pos[:, :, 2:] = landmarks
+    said = np.zeros((t, n, 3))
+    on_goal = pos.copy()
+    on_goal[-1, :, 1] = landmarks[goal]
+    said_goal = said.copy()
+    said_goal[-1, np.arange(n), (goal + 2) % 3] = 1.0
+    d = diagnose(on_goal, goal, said_goal)
+    assert d["target_reached"] == 1.0 and d["nearest_is_goal"] == 1.0 and d["message_accuracy"] == 1.0
+    centre = pos.copy()
+    centre[:, :, 1] = landmarks.mean(0)
+    said_const = said.copy()
+    said_const[-1, :, 0] = 1.0
+    d = diagnose(centre, goal, said_const)
+    assert d["at_centre"] == 1.0 and d["message_accuracy"] == pytest.approx(1 / 3) and d["target_reached"] == 0.0
+    short = pos.copy()
+    short[-1, :, 1] = landmarks[goal] * 0.8  # 0.2 short, along the line from the origin
+    d = diagnose(short, goal, said_goal)
+    assert d["nearest_is_goal"] == 1.0 and d["target_reached"] == 0.0
+    assert d["final_distance_median"] == pytest.approx(0.2)
