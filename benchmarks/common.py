@@ -72,6 +72,21 @@ def program(config, members=1, member_chunk=None):
     return trainer, runner, runner.init(keys, hp), hp
 
 
+def run_kept_actors(run_dir):
+    """``(config, members, trainer, actors)`` of a run directory with its checkpoints: each
+    member's kept policy (what ``eval`` and ``load_policy`` use), leaves ``[members, A, ...]``
+    (a sweep's padding members dropped)."""
+    import jax
+
+    from maddpg_jax.evaluation import load_run, read_run_for
+    from maddpg_jax.training import kept_actor
+
+    config, members = read_run_for(run_dir)
+    trainer, state = load_run(run_dir, config, members)
+    actors = jax.tree.map(lambda x: x[: len(members)], kept_actor(config, state))
+    return config, members, trainer, actors
+
+
 def kept_policy_returns(trainer, config, state, seeds: int, episodes: int, seed: int):
     """``[seeds, teams]``: each of the first ``seeds`` members' kept policy (what ``eval``
     and ``load_policy`` use) over ``episodes`` noise-free episodes, mean per team."""

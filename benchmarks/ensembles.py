@@ -41,12 +41,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.common import command_line, machine
+from benchmarks.common import command_line, machine, run_kept_actors
 from maddpg_jax import Config, RunStopped, envs
 from maddpg_jax import sweep as train_sweep
-from maddpg_jax.evaluation import load_run, read_run_for
 from maddpg_jax.rundir import atomic_write_text
-from maddpg_jax.training import kept_actor, make_trainer, run_episodes
+from maddpg_jax.training import make_trainer, run_episodes
 
 # scenario -> (K, (first side's team, its name), (second side's team, its name))
 SCENARIOS = {
@@ -82,9 +81,7 @@ def train_group(a, scenario: str, k: int) -> tuple[list[np.ndarray], float]:
     print(f"{a.setting} {scenario} K={k}: {'resuming' if resume else 'training'} {a.seeds} seeds", flush=True)
     train_sweep(config, a.seeds, out=run_dir, resume=resume, progress=False, checkpoint_every=900)
     wall = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])["wall_s"]
-    config, members = read_run_for(run_dir)
-    _, state = load_run(run_dir, config, members)
-    leaves = [np.asarray(x[: a.seeds]) for x in jax.tree.leaves(kept_actor(config, state))]
+    leaves = [np.asarray(x) for x in jax.tree.leaves(run_kept_actors(run_dir)[3])]
     tmp = run_dir / "actors.tmp.npz"
     np.savez(tmp, train_wall_s=wall, **{f"leaf{i}": x for i, x in enumerate(leaves)})
     os.replace(tmp, saved)

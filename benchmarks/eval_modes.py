@@ -32,12 +32,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.common import command_line, machine
+from benchmarks.common import command_line, machine, run_kept_actors
 from maddpg_jax import Config, acting, envs
 from maddpg_jax import sweep as train_sweep
-from maddpg_jax.evaluation import load_run, read_run_for
 from maddpg_jax.rundir import atomic_write_text, has_checkpoint
-from maddpg_jax.training import kept_actor, run_episodes
+from maddpg_jax.training import run_episodes
 
 MODES = ("argmax", "probabilities", "sampled")
 
@@ -76,9 +75,7 @@ def main(argv=None) -> None:
     if config.gumbel_mode != "soft":
         sys.exit(f"eval_modes: {a.env} with --preset paper is not a soft discrete policy")
     train_sweep(config, a.seeds, out, resume=has_checkpoint(out), progress=False)
-    config, members = read_run_for(out)
-    trainer, state = load_run(out, config, members)
-    actors = jax.tree.map(lambda x: x[: len(members)], kept_actor(config, state))
+    config, members, trainer, actors = run_kept_actors(out)
     keys = jax.random.split(jax.random.key(0), len(members))
     names = [m.name for m in envs.entry(config.env).metrics]
     table = {}

@@ -34,12 +34,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax
 import numpy as np
 
-from benchmarks.common import machine
+from benchmarks.common import machine, run_kept_actors
 from maddpg_jax import envs
 from maddpg_jax.envs.mpe_paper import REACH
-from maddpg_jax.evaluation import load_run, read_run_for
 from maddpg_jax.rundir import atomic_write_text
-from maddpg_jax.training import kept_actor
 
 LISTENER, FIRST_LANDMARK = 1, 2  # entity rows of paper:simple_speaker_listener
 
@@ -107,11 +105,9 @@ def main(argv=None) -> None:
     p.add_argument("--name", default="listener_diagnosis", help="the results file's name")
     p.add_argument("--trained-by", default="", help="the command that trained the run, for the results file")
     a = p.parse_args(argv)
-    config, members = read_run_for(Path(a.run))
+    config, members, trainer, actors = run_kept_actors(Path(a.run))
     if config.env != "paper:simple_speaker_listener":
         sys.exit(f"listener_diagnosis: {a.run} trained {config.env}, not paper:simple_speaker_listener")
-    trainer, state = load_run(Path(a.run), config, members)
-    actors = kept_actor(config, state)
     play = jax.jit(lambda params, key: rollouts(trainer, params, key, a.episodes))
     rows = []
     for i, member in enumerate(members):

@@ -42,12 +42,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.common import command_line, machine, parse_set
+from benchmarks.common import command_line, machine, parse_set, run_kept_actors
 from maddpg_jax import Config, RunStopped, envs
 from maddpg_jax import sweep as train_sweep
-from maddpg_jax.evaluation import load_run, read_run_for
 from maddpg_jax.rundir import atomic_write_text
-from maddpg_jax.training import kept_actor, make_trainer, run_episodes
+from maddpg_jax.training import make_trainer, run_episodes
 
 SETTINGS = ("paper", "defaults")
 # Each competitive scenario's two sides, (team, name), the side the paper names first first.
@@ -152,9 +151,7 @@ def config_for(a, setting: str, scenario: str, critic_mode: str) -> Config:
 def measure(run_dir: Path, episodes: int, seed: int) -> list[dict]:
     """Each member's kept policy over ``episodes`` noise-free episodes: the env's metrics
     and each team's return, means over the episodes (one program for all members)."""
-    config, members = read_run_for(run_dir)
-    trainer, state = load_run(run_dir, config, members)
-    actors = jax.tree.map(lambda x: x[: len(members)], kept_actor(config, state))
+    config, members, trainer, actors = run_kept_actors(run_dir)
     keys = jax.random.split(jax.random.key(seed), len(members))
     out = jax.jit(jax.vmap(lambda p, k: run_episodes(trainer, p, k, episodes)))(actors, keys)
     names = [m.name for m in envs.entry(config.env).metrics]

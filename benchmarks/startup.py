@@ -170,7 +170,7 @@ def main(argv=None) -> None:
     row("train / program, each pair", lambda r: spread(ratios(r), "x", 3))
     row(
         "the program's process (Python, `import jax` included)",
-        lambda r: spread(r["spread_program_process_s"]) if "spread_program_process_s" in r else "-",
+        lambda r: spread(r["spread_program_process_s"]),
     )
     row(
         "train / the program's process, each pair",
