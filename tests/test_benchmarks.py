@@ -368,3 +368,28 @@ def test_listener_diagnosis_tells_communication_from_precision():
     d = diagnose(short, goal, said_goal)
     assert d["nearest_is_goal"] == 1.0 and d["target_reached"] == 0.0
     assert d["final_distance_median"] == pytest.approx(0.2)
+
+
+def test_tag_bounds_scripted_moves_chase_and_flee():
+    """A constructed state: predators left, right and below a prey at the origin each move
+    straight at it (+x, -x, +y); a moving prey is led (the predator aims ahead of it); the
+    prey flees its nearest predator, and turns back toward the centre past 0.9."""
+    from types import SimpleNamespace
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from benchmarks.tag_bounds import predator_moves, prey_move
+
+    pos = jnp.array([[[-0.5, 0.0], [0.5, 0.05], [0.1, -0.3], [0.0, 0.0], [2.0, 2.0], [2.0, -2.0]]])
+    still = SimpleNamespace(p_pos=pos, p_vel=jnp.zeros_like(pos))
+    np.testing.assert_array_equal(predator_moves("straight", still), [[1, 2, 3]])
+    moving = SimpleNamespace(p_pos=pos, p_vel=still.p_vel.at[0, 3].set([0.0, 2.0]))
+    # the left predator is 0.5 away: it aims 1.0 ahead of the prey, up more than right
+    assert int(predator_moves("lead", moving)[0, 0]) == 3 and int(predator_moves("straight", moving)[0, 0]) == 1
+    np.testing.assert_array_equal(prey_move("flee", still, None), [[3]])  # nearest: the one below
+    edge = SimpleNamespace(p_pos=pos.at[0, 3].set([0.95, 0.0]), p_vel=still.p_vel)
+    np.testing.assert_array_equal(prey_move("flee", edge, None), [[2]])  # past 0.9: back toward the centre
+    np.testing.assert_array_equal(prey_move("still", still, None), [[0]])
+    assert prey_move("random", still, jax.random.key(0)).shape == (1, 1)
