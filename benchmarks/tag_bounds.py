@@ -25,10 +25,13 @@ Writes ``benchmarks/results/mpe/trials/tag_bounds.md``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import os
 import sys
+from importlib.metadata import version
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -66,7 +69,9 @@ def prey_move(kind: str, s, key) -> jax.Array:
     n = s.p_pos.shape[0]
     if kind == "still":
         return jnp.zeros((n, 1), jnp.int32)
-    if kind == "random":
+    if kind == "random":  # (on_mpe2 draws its own)
+        if key is None:
+            return jnp.zeros((n, 1), jnp.int32)
         return jax.random.randint(key, (n, 1), 0, 5).astype(jnp.int32)
     me = s.p_pos[:, PREY]  # [N, 2]
     gaps = me[:, None] - s.p_pos[:, :PREDATORS]  # [N, 3, 2]
@@ -76,15 +81,73 @@ def prey_move(kind: str, s, key) -> jax.Array:
     return toward(away)[:, None]
 
 
+TO_MPE2 = np.array([0, 2, 1, 4, 3])  # ours (the original's one-hot order) -> mpe2's: 1 is -x there, 2 +x
+
+
+@contextlib.contextmanager
+def original_integration():
+    """mpe2 with the original code's integration order (damping, force, speed clamp, then the
+    position with the new velocity) in place of its own (the position first, with the old
+    velocity), for as long as the block runs."""
+    from mpe2._mpe_utils import core
+
+    def integrate_state(self, p_force):  # openai/multiagent-particle-envs, multiagent/core.py
+        for i, entity in enumerate(self.entities):
+            if not entity.movable:
+                continue
+            entity.state.p_vel = entity.state.p_vel * (1 - self.damping)
+            if p_force[i] is not None:
+                entity.state.p_vel += (p_force[i] / entity.mass) * self.dt
+            speed = np.linalg.norm(entity.state.p_vel)
+            if entity.max_speed is not None and speed > entity.max_speed:
+                entity.state.p_vel = entity.state.p_vel / speed * entity.max_speed
+            entity.state.p_pos += entity.state.p_vel * self.dt
+
+    own = core.World.integrate_state
+    core.World.integrate_state = integrate_state
+    try:
+        yield
+    finally:
+        core.World.integrate_state = own
+
+
+def on_mpe2(chase: str, flee: str, episodes: int, seed: int = 0) -> np.ndarray:
+    """``[episodes]`` touches of the same scripted pairing on the reference MPE (``mpe2``'s
+    ``simple_tag_v3``: 3 predators, 1 prey, 2 obstacles, 25 steps, discrete actions), the
+    policies reading positions and velocities from its world each step."""
+    from mpe2 import simple_tag_v3
+
+    env = simple_tag_v3.parallel_env(max_cycles=25, continuous_actions=False)
+    rng = np.random.default_rng(seed)
+    out = np.zeros(episodes)
+    for e in range(episodes):
+        env.reset(seed=seed + e)
+        world = env.unwrapped.world
+        while env.agents:
+            entities = world.agents + world.landmarks
+            state = SimpleNamespace(
+                p_pos=jnp.asarray(np.stack([x.state.p_pos for x in entities])[None], jnp.float32),
+                p_vel=jnp.asarray(np.stack([x.state.p_vel for x in entities])[None], jnp.float32),
+            )
+            moves = np.concatenate([predator_moves(chase, state), prey_move(flee, state, None)], -1)[0]
+            if flee == "random":
+                moves[PREY] = rng.integers(0, 5)
+            env.step({name: int(TO_MPE2[m]) for name, m in zip(env.agents, moves)})
+            prey = world.agents[PREY].state.p_pos
+            out[e] += sum(np.linalg.norm(x.state.p_pos - prey) < 0.125 for x in world.agents[:PREDATORS])
+    return out
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--episodes", type=int, default=1000)
+    p.add_argument("--mpe2-episodes", type=int, default=200, help="episodes per pairing on mpe2 (0: none)")
     a = p.parse_args(argv)
     small = dict(total_env_steps=1000, num_envs=8, batch_size=8, buffer_size=64)
     trainer = make_trainer(Config(env="paper:simple_tag", env_kwargs={"action_type": "discrete"}, **small))
     names = [m.name for m in envs.entry("paper:simple_tag").metrics]
     touches = names.index("touches")
-    rows = {}
+    rows = {}  # (predators, where) -> {prey: touches per episode}
     for chase in CHASES:
         for flee in PREY_KINDS:
 
@@ -92,24 +155,37 @@ def main(argv=None) -> None:
                 return jnp.concatenate([predator_moves(chase, s), prey_move(flee, s, k)], -1)
 
             ep = jax.jit(lambda k, act=act: run_episodes(trainer, None, k, a.episodes, act=act))(jax.random.key(7))
-            rows[chase, flee] = np.asarray(ep.metrics[:, touches])
-            print(f"{chase} predators vs {flee} prey: {rows[chase, flee].mean():.2f} touches", flush=True)
+            rows.setdefault((chase, "paper"), {})[flee] = np.asarray(ep.metrics[:, touches])
+            if a.mpe2_episodes:
+                rows.setdefault((chase, "mpe2"), {})[flee] = on_mpe2(chase, flee, a.mpe2_episodes)
+                with original_integration():
+                    rows.setdefault((chase, "mpe2_original"), {})[flee] = on_mpe2(chase, flee, a.mpe2_episodes)
+            print(chase, flee, {w: f"{r[flee].mean():.2f}" for (c, w), r in rows.items() if c == chase}, flush=True)
+    where = {
+        "paper": f"`paper:simple_tag` ({a.episodes:,} episodes)",
+        "mpe2": f"mpe2 ({a.mpe2_episodes:,})",
+        "mpe2_original": f"mpe2, the original's integration order ({a.mpe2_episodes:,})",
+    }
     lines = [
         "## Predator-prey: touches that scripted predators reach",
         "",
         f"Machine: {machine()}. Date: {datetime.date.today().isoformat()}. "
         f"Command: `{command_line('tag_bounds.py', p, a)}`",
         "",
-        f"`paper:simple_tag`, discrete actions, {a.episodes:,} episodes per pairing; `touches`: (predator, prey) "
-        "pairs in contact summed over the episode's 25 steps, as the paper table scores it. A cell: the mean, "
-        "and the 90th percentile over episodes. The paper: MADDPG predators against a DDPG prey, 16.1.",
+        "Discrete actions, 25 steps; `touches`: (predator, prey) pairs in contact summed over the episode, as the "
+        "paper table scores it. A cell: the mean ± standard error over episodes. The paper: MADDPG predators "
+        "against a DDPG prey, 16.1 per episode. Each pairing runs on this project's `paper:simple_tag` and, "
+        f"through PettingZoo, on the reference MPE (`mpe2` {version('mpe2')}, `simple_tag_v3`: the same "
+        "agents, sizes, speeds and obstacles) as it ships, and with its `World.integrate_state` replaced by the "
+        "original code's order (openai/multiagent-particle-envs: damping, force, speed clamp, then the position "
+        "with the new velocity; mpe2 moves the position first, with the old velocity).",
         "",
-        "| predators | still prey | random prey | fleeing prey |",
-        "|---|---:|---:|---:|",
+        "| predators | on | still prey | random prey | fleeing prey |",
+        "|---|---|---:|---:|---:|",
     ]
-    for chase in CHASES:
-        cells = [f"{rows[chase, f].mean():.2f} ({np.percentile(rows[chase, f], 90):.0f})" for f in PREY_KINDS]
-        lines.append(f"| {chase} | " + " | ".join(cells) + " |")
+    for (chase, w), r in rows.items():
+        cells = [f"{r[f].mean():.2f} ± {r[f].std() / np.sqrt(r[f].size):.2f}" for f in PREY_KINDS]
+        lines.append(f"| {chase} | {where[w]} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "Predators (all three alike): `straight` the discrete move along the larger component of (prey - predator); "

@@ -108,6 +108,31 @@ def test_physics_matches_the_reference_and_moves_with_the_new_velocity(name):
             assert np.all(speed <= np.array([1.0, 1.0, 1.0, 1.3]) + 1e-5)
 
 
+def test_tag_bounds_original_integration_moves_mpe2_by_the_new_velocity_inside_only():
+    """benchmarks/tag_bounds.py's patched mpe2: inside the block a world step moves by the new
+    velocity, as this project's world_step does; after it mpe2 moves by the old one again."""
+    from benchmarks.tag_bounds import original_integration
+
+    sc = SCENARIOS["simple_tag"]
+    for patched in (True, False):
+        scenario, world, state = reference("simple_tag", 3)
+        for agent in world.agents:
+            agent.action.u, agent.action.c = np.zeros(2), np.zeros(world.dim_c)
+        p0 = np.stack([e.state.p_pos.copy() for e in world.entities])
+        v0 = np.stack([e.state.p_vel.copy() for e in world.entities])
+        if patched:
+            with original_integration():
+                world.step()
+        else:
+            world.step()
+        moved = np.stack([e.state.p_pos for e in world.entities]) - p0
+        pos, vel = jax.jit(world_step, static_argnums=0)(sc, state.p_pos, state.p_vel, jnp.zeros((sc.num_agents, 2)))
+        np.testing.assert_allclose(np.stack([e.state.p_vel for e in world.entities]), vel, atol=1e-4)
+        np.testing.assert_allclose(moved, (np.asarray(vel) if patched else v0) * DT, atol=1e-5)
+        if patched:
+            np.testing.assert_allclose(p0 + moved, pos, atol=1e-5)
+
+
 def test_by_hand_episodes_steps_resets_and_rewards():
     """Worked by hand: 25-step episodes; a push from rest moves an agent on the first step
     (v = 5 * 0.1 = 0.5, p += 0.05); simple_tag's obstacles reset within 0.9;
