@@ -12,12 +12,16 @@ Predators (all three act alike):
                 the time a predator at full speed needs to cover the distance;
   ``surround``  ``lead``, each predator aiming 0.3 off the prey on its own side until close.
 Prey:
-  ``still``     no-op (a prey that never flees: the most touches a chase can get);
+  ``still``     no-op (a prey that never flees);
   ``random``    a uniform random move each step (the table's scripted baseline);
   ``flee``      away from the nearest predator, turning back toward the centre beyond 0.9
                 (the original scenario's boundary penalty starts there).
 
-    python benchmarks/tag_bounds.py            # 1,000 episodes per pairing
+Each pairing also plays ``--mpe2-episodes`` episodes on the reference MPE (``mpe2``'s
+``simple_tag_v3``) as it ships and with the original code's integration order
+(`original_integration`).
+
+    python benchmarks/tag_bounds.py            # 1,000 episodes per pairing, 100 on each mpe2
 
 Writes ``benchmarks/results/mpe/trials/tag_bounds.md``.
 """
@@ -141,7 +145,7 @@ def on_mpe2(chase: str, flee: str, episodes: int, seed: int = 0) -> np.ndarray:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--episodes", type=int, default=1000)
-    p.add_argument("--mpe2-episodes", type=int, default=200, help="episodes per pairing on mpe2 (0: none)")
+    p.add_argument("--mpe2-episodes", type=int, default=100, help="episodes per pairing on mpe2 (0: none)")
     a = p.parse_args(argv)
     small = dict(total_env_steps=1000, num_envs=8, batch_size=8, buffer_size=64)
     trainer = make_trainer(Config(env="paper:simple_tag", env_kwargs={"action_type": "discrete"}, **small))
