@@ -688,6 +688,18 @@ class Checkpoints:
                 f"checkpoint {step} is damaged, truncated or of another shape ({type(e).__name__})"
             ) from e
         state = _fill_empty(out["state"], like_data)
+        # A partial read leaves what the checkpoint lacks as the abstract leaves it was given:
+        # another state's checkpoint (a pbt run's read as a train run's) must not pass as read.
+        missing = [
+            jax.tree_util.keystr(path)
+            for path, x in jax.tree_util.tree_leaves_with_path(state)
+            if isinstance(x, jax.ShapeDtypeStruct)
+        ]
+        if missing:
+            raise CheckpointError(
+                f"checkpoint {step} holds another state's layout (it lacks {', '.join(missing[:3])}"
+                f"{f' and {len(missing) - 3} more' if len(missing) > 3 else ''})"
+            )
         if rows is not None:
             state = _pad_rows(state, like_data)
         if saved != want:

@@ -217,3 +217,37 @@ def test_resume_with_the_other_command_is_one_line(runs, capsys):
     assert cli.main(["sweep", "--out", str(runs[0]), "--resume", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "made by pbt" in err
+
+
+def test_eval_and_load_policy_read_a_pbt_run(runs, capsys):
+    """A pbt run's checkpoints hold the members' hyperparameters beside the state: eval and
+    load_policy read the state out of them (each member's best evaluated return as the run's
+    last metrics rows logged it), and a reader that expects a train run's layout gets one
+    line naming what the checkpoint lacks, never a state of unread placeholders."""
+    from maddpg_jax import load_policy, rundir
+    from maddpg_jax.evaluation import load_run, read_run_for
+
+    one = runs[0]
+    config, members = read_run_for(one)
+    _, state = load_run(one, config, members)
+    last = {r["member"]: r["best_eval_return"] for r in rows(one / "metrics.jsonl")}
+    final = max(r["env_steps"] for r in rows(one / "pbt.jsonl"))
+    for r in rows(one / "pbt.jsonl"):  # the run's last exploit step copies after its last metrics rows
+        if r["env_steps"] == final:
+            last[r["member"]] = last[r["parent"]]
+    np.testing.assert_allclose(
+        np.asarray(state.best_eval_return)[: len(members)], [last[m] for m in range(4)], rtol=1e-5
+    )
+    assert cli.main(["eval", str(one), "--episodes", "4", "--member", "3"]) == 0
+    assert "mean return" in capsys.readouterr().out
+    policy = load_policy(one, 3)
+    assert set(policy({a: np.zeros(policy.env.obs_dim, np.float32) for a in policy.agents})) == set(policy.agents)
+
+    trainer, runner, placed = members_lib.build(config, members)
+    keys, hp = members_lib.place(runner, config, placed)
+    ckpt = rundir.Checkpoints(one)
+    try:
+        with pytest.raises(rundir.CheckpointError, match="another state's layout"):
+            ckpt.restore(ckpt.steps()[0], runner.abstract_init(keys, hp))
+    finally:
+        ckpt.close()
