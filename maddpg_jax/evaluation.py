@@ -74,15 +74,15 @@ def read_run_for(run_dir: Path) -> tuple[Config, list[dict]]:
 def load_run(run_dir: Path, config: Config, members: list[dict]):
     """``(trainer, state)`` of the latest checkpoint in ``run_dir`` (see `read_run_for`).
     A ``pbt`` run's checkpoints also hold the members' current hyperparameters beside the
-    training state (`maddpg_jax.session.Session._saved`); only the state is returned."""
+    training state (`maddpg_jax.rundir.checkpoint_tree`); only the state is returned."""
     ckpt = rundir.Checkpoints(run_dir)
     trainer, runner, placed = members_lib.build(config, members)
     keys, hp = members_lib.place(runner, config, placed)
-    like = runner.abstract_init(keys, hp)
     pbt = "pbt" in json.loads((run_dir / rundir.CONFIG).read_text())
     try:
         warn = lambda message: print(f"maddpg-jax: {run_dir}: {message}", file=sys.stderr, flush=True)
-        state, _, _ = ckpt.restore_newest({"train": like, "hparams": hp} if pbt else like, config.to_dict(), warn=warn)
+        like = rundir.checkpoint_tree(runner.abstract_init(keys, hp), hp, pbt)
+        state, _, _ = ckpt.restore_newest(like, config.to_dict(), warn=warn)
         state = state["train"] if pbt else state
     except rundir.CheckpointError as e:
         raise UsageError(f"run_dir: {e} in {run_dir}; not loaded") from None

@@ -199,6 +199,12 @@ def data_to_keys(tree, like):
     )
 
 
+def checkpoint_tree(state, hparams, pbt: bool):
+    """What a run's checkpoint holds: the training state, and for a ``pbt`` run the members'
+    current hyperparameters beside it (they change as the run goes), as ``{"train", "hparams"}``."""
+    return {"train": state, "hparams": hparams} if pbt else state
+
+
 def _drop_empty(tree):
     """Zero-size leaves (MPE simple's communication state) as ``None``: orbax refuses to
     save them, and they hold nothing to save."""

@@ -101,7 +101,7 @@ class Session:
     def _saved(self, state, hp):
         """What a checkpoint holds: the training state, and with PBT the members' current
         hyperparameters too (they change as the run goes)."""
-        return state if self.pbt is None else {"train": state, "hparams": hp}
+        return rundir.checkpoint_tree(state, hp, self.pbt is not None)
 
     def _start(self, ckpt, runner, state, hp):
         """(state, hparams, start iteration, wall seconds so far): restored when resuming,
