@@ -205,6 +205,22 @@ def checkpoint_tree(state, hparams, pbt: bool):
     return {"train": state, "hparams": hparams} if pbt else state
 
 
+def _check_all_read(step: int, state) -> None:
+    """Raise `CheckpointError` where a restored ``state`` still holds abstract leaves: a
+    partial read leaves what the checkpoint lacks as it was given, so another state's
+    checkpoint (a pbt run's read as a train run's) must not pass as read."""
+    missing = [
+        jax.tree_util.keystr(path)
+        for path, x in jax.tree_util.tree_leaves_with_path(state)
+        if isinstance(x, jax.ShapeDtypeStruct)
+    ]
+    if missing:
+        raise CheckpointError(
+            f"checkpoint {step} holds another state's layout (it lacks {', '.join(missing[:3])}"
+            f"{f' and {len(missing) - 3} more' if len(missing) > 3 else ''})"
+        )
+
+
 def _drop_empty(tree):
     """Zero-size leaves (MPE simple's communication state) as ``None``: orbax refuses to
     save them, and they hold nothing to save."""
@@ -694,18 +710,7 @@ class Checkpoints:
                 f"checkpoint {step} is damaged, truncated or of another shape ({type(e).__name__})"
             ) from e
         state = _fill_empty(out["state"], like_data)
-        # A partial read leaves what the checkpoint lacks as the abstract leaves it was given:
-        # another state's checkpoint (a pbt run's read as a train run's) must not pass as read.
-        missing = [
-            jax.tree_util.keystr(path)
-            for path, x in jax.tree_util.tree_leaves_with_path(state)
-            if isinstance(x, jax.ShapeDtypeStruct)
-        ]
-        if missing:
-            raise CheckpointError(
-                f"checkpoint {step} holds another state's layout (it lacks {', '.join(missing[:3])}"
-                f"{f' and {len(missing) - 3} more' if len(missing) > 3 else ''})"
-            )
+        _check_all_read(step, state)
         if rows is not None:
             state = _pad_rows(state, like_data)
         if saved != want:
