@@ -36,8 +36,8 @@ def resumed(out: Path, config: Config | None, command: str) -> tuple[Config, lis
     from maddpg_jax import rundir
 
     saved, members = rundir.read_run_as(out, "--resume")
-    if ((out / rundir.PBT).exists()) != (command == "pbt"):
-        made_by = "pbt" if (out / rundir.PBT).exists() else "train or sweep"
+    if rundir.is_pbt_run(out) != (command == "pbt"):
+        made_by = "pbt" if rundir.is_pbt_run(out) else "train or sweep"
         raise UsageError(f"--resume: {out} was made by {made_by}; continue it with that command")
     if config is None:
         return saved, members

@@ -7,7 +7,6 @@ env states for the env's renderer.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -78,7 +77,7 @@ def load_run(run_dir: Path, config: Config, members: list[dict]):
     ckpt = rundir.Checkpoints(run_dir)
     trainer, runner, placed = members_lib.build(config, members)
     keys, hp = members_lib.place(runner, config, placed)
-    pbt = "pbt" in json.loads((run_dir / rundir.CONFIG).read_text())
+    pbt = rundir.is_pbt_run(run_dir)
     try:
         warn = lambda message: print(f"maddpg-jax: {run_dir}: {message}", file=sys.stderr, flush=True)
         like = rundir.checkpoint_tree(runner.abstract_init(keys, hp), hp, pbt)

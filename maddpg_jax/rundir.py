@@ -199,6 +199,11 @@ def data_to_keys(tree, like):
     )
 
 
+def is_pbt_run(run_dir: Path) -> bool:
+    """Whether ``run_dir`` was made by ``pbt`` (it writes its lineage file from the start)."""
+    return (Path(run_dir) / PBT).exists()
+
+
 def checkpoint_tree(state, hparams, pbt: bool):
     """What a run's checkpoint holds: the training state, and for a ``pbt`` run the members'
     current hyperparameters beside it (they change as the run goes), as ``{"train", "hparams"}``."""
