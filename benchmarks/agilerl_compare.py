@@ -46,6 +46,7 @@ from benchmarks.common import command_line, machine
 
 SIDE = os.path.join(ROOT, "benchmarks", "baselines", "agilerl_maddpg.py")
 ENV = "jaxmarl:MPE_simple_spread_v3"
+CACHE = Path("runs/agilerl_compare")
 PBT_RANGES = ("--actor-lr", "1e-3:1e-2", "--critic-lr", "1e-3:1e-2")
 
 
@@ -88,6 +89,20 @@ def agilerl(python: str, seed: int, members: int, budget: float, target: float) 
     out = json.loads(p.stdout.strip().splitlines()[-1])
     curve = [(c["wall_s"], c["env_steps"], max(c["returns"]), float(np.median(c["returns"]))) for c in out["curve"]]
     return {"side": "AgileRL", "seed": seed, "process_wall_s": time.perf_counter() - t0, "curve": curve, **out}
+
+
+def cached(key: dict, run) -> dict:
+    """``run()``'s result, kept in ``runs/agilerl_compare`` under ``key``: the comparison takes
+    hours, so an interrupted invocation resumes at the first population it has not finished."""
+    path = CACHE / ("_".join(f"{k}{v}" for k, v in key.items()) + ".json")
+    if path.exists():
+        return json.loads(path.read_text())
+    result = run()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result))
+    os.replace(tmp, path)  # a kill mid-write leaves no half result to reload
+    return result
 
 
 def first_reach(curve, level: float):
@@ -151,11 +166,14 @@ def main(argv=None) -> None:
     runs = []
     for seed in seeds:
         for cmd in ("sweep", "pbt"):
-            runs.append(ours(cmd, seed, a.population, a.env_steps, Path("runs/agilerl_compare") / f"{cmd}_{seed}"))
+            key = {"side": cmd, "seed": seed, "population": a.population, "env_steps": a.env_steps}
+            runs.append(cached(key, lambda: ours(cmd, seed, a.population, a.env_steps, CACHE / f"{cmd}_{seed}")))
             print(f"maddpg-jax {cmd} seed {seed}: {runs[-1]['process_wall_s']:,.0f} s", flush=True)
     if a.agilerl_python:
         for seed in seeds:
-            runs.append(agilerl(a.agilerl_python, seed, a.population, a.budget, max(levels)))
+            key = {"side": "agilerl", "seed": seed, "population": a.population, "budget": a.budget}
+            key["target"] = max(levels)
+            runs.append(cached(key, lambda: agilerl(a.agilerl_python, seed, a.population, a.budget, max(levels))))
             print(f"AgileRL seed {seed}: {runs[-1]['process_wall_s']:,.0f} s", flush=True)
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     Path(a.out).write_text(report(runs, levels, a, command))

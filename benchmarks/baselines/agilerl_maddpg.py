@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.metadata
 import json
 import time
 
@@ -36,7 +37,6 @@ def main() -> None:
     p.add_argument("--num-envs", type=int, default=16)
     a = p.parse_args()
 
-    import agilerl
     import numpy as np
     import torch
     from agilerl.algorithms import MADDPG
@@ -140,7 +140,7 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "agilerl": agilerl.__version__ if hasattr(agilerl, "__version__") else "",
+                "agilerl": importlib.metadata.version("agilerl"),
                 "torch": torch.__version__,
                 "seed": a.seed,
                 "population": a.population,
