@@ -93,3 +93,11 @@ def sample(state: BufferState, key: jax.Array, batch_size: int) -> Any:
     """
     idx = jax.random.randint(key, (batch_size,), 0, jnp.maximum(state.size, 1))
     return jax.tree.map(lambda d: d[idx], state.data)
+
+
+def latest(state: BufferState, n: int) -> Any:
+    """The ``n`` transitions written last, newest first (every leaf ``[n, ...]``); while the
+    buffer holds fewer, they repeat (the buffer must hold at least one)."""
+    age = jnp.arange(n, dtype=jnp.int32) % jnp.maximum(state.size, 1)
+    idx = (state.insert_position - 1 - age) % capacity(state)
+    return jax.tree.map(lambda d: d[idx], state.data)

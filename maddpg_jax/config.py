@@ -265,6 +265,10 @@ class Config:
     agents' target actors (Lowe et al. 2017, Section 4.2: MADDPG without access to the others' policies)"""
     infer_entropy: float = default(1e-3)
     """with infer_policies: weight of each approximation's entropy in its loss (the paper's lambda)"""
+    infer_batch: Literal["latest", "uniform"] = default("latest")
+    """with infer_policies: what the approximations learn from in each update round: the batch_size
+    transitions written last (the paper's 'latest samples of each agent from the replay buffer', so
+    they follow the policies as they are now) or the round's minibatch drawn uniformly from the buffer"""
     flat_params: bool = default(True)
     """keep each agent's parameters (and their optimiser moments and targets) as one flat vector:
     the same values, in fewer and larger kernels per update"""
@@ -345,7 +349,7 @@ class Config:
             raise ConfigError("env_kwargs", f"must be a mapping, got {d['env_kwargs']!r}")
         if "hidden_sizes" in d and isinstance(d["hidden_sizes"], list):
             d["hidden_sizes"] = tuple(d["hidden_sizes"])
-        for name, value in ADDED_FIELDS.items():
+        for name, value in added_fields(d).items():
             d.setdefault(name, value)
         return cls(**d)
 
@@ -356,12 +360,20 @@ class Config:
 ADDED_FIELDS = {"n_step_mix": False, "ensemble_size": 1, "infer_policies": False, "infer_entropy": 1e-3}
 
 
+def added_fields(saved: dict) -> dict:
+    """`ADDED_FIELDS`, and the fields whose value for a run saved before them depends on the
+    run: one with inferred policies saved before ``infer_batch`` fitted them on the uniform
+    minibatch; without inferred policies the field has no effect and takes today's default."""
+    inferred = saved.get("infer_policies", False)
+    return {**ADDED_FIELDS, "infer_batch": "uniform" if inferred else global_default("infer_batch")}
+
+
 def changed_on_resume(saved: dict, now: dict) -> list[tuple[str, Any, Any]]:
     """``(name, saved value, new value)`` of every config field, and every env argument, in
     which ``now`` differs from ``saved`` (both as `Config.to_dict` gives them): what a
     resumed run may not change. Only ``total_env_steps`` may. A field ``saved`` predates
-    counts as its `ADDED_FIELDS` value."""
-    saved = {**{k: v for k, v in ADDED_FIELDS.items() if k in now}, **saved}
+    counts as its `added_fields` value."""
+    saved = {**{k: v for k, v in added_fields(saved).items() if k in now}, **saved}
     out = []
     for name in sorted(set(saved) | set(now)):
         if name == "total_env_steps":
@@ -422,6 +434,7 @@ CHOICES = {
     "gumbel_mode": ("hard", "soft"),
     "grad_clip_scope": ("global", "tensor"),
     "warmup_actions": ("random", "policy"),
+    "infer_batch": ("latest", "uniform"),
 }
 
 

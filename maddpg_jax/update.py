@@ -245,15 +245,17 @@ def update_round(
     """One update of every agent on one minibatch drawn from ``buffer``; ``updates`` is the
     number of rounds done before this one (for the schedule and the actor delay)."""
     k_sample, k_target, k_actor = jax.random.split(key, 3)
-    n = learner.config.n_step
+    c = learner.config
+    latest = rb.latest(buffer, learner.batch_size) if c.infer_policies and c.infer_batch == "latest" else None
+    n = c.n_step
     if n == 1:
         batch = rb.sample(buffer, k_sample, learner.batch_size)
-        return update_on_batch(learner, agents, batch, updates, k_target, k_actor, hp)
+        return update_on_batch(learner, agents, batch, updates, k_target, k_actor, hp, approx_batch=latest)
     # One env's consecutive steps lie num_envs (this device's) apart in the buffer.
-    num_envs = learner.config.num_envs // shards(learner)
+    num_envs = c.num_envs // shards(learner)
     window, valid = rb.sample_windows(buffer, k_sample, learner.batch_size, n, num_envs)
-    batch, discount = n_step_transition(window, valid, hp.gamma, learner.config.n_step_mix)
-    return update_on_batch(learner, agents, batch, updates, k_target, k_actor, hp, discount)
+    batch, discount = n_step_transition(window, valid, hp.gamma, c.n_step_mix)
+    return update_on_batch(learner, agents, batch, updates, k_target, k_actor, hp, discount, latest)
 
 
 def update_on_batch(
@@ -265,14 +267,17 @@ def update_on_batch(
     k_actor: jax.Array,
     hp: HParams,
     discount=None,
+    approx_batch=None,
 ) -> tuple[AgentParams, UpdateMetrics]:
     """`update_round` on a given batch (leaves ``[B, ...]``); ``k_target`` draws the
     target policy's smoothing noise, ``k_actor`` the actors' Gumbel noise (discrete);
-    ``discount`` the bootstrap's (scalar or [B]; default ``hp.gamma``)."""
+    ``discount`` the bootstrap's (scalar or [B]; default ``hp.gamma``); ``approx_batch``
+    the transitions the inferred policies learn from (default: ``batch``)."""
     lr_scale = lr_factor(learner, updates)
     approx, approx_kl = agents.approx, None
     if approx is not None:  # learned first, so this round's critic targets use the updated ones
-        approx, approx_kl = update_approximations(learner, agents, batch, hp, lr_scale)
+        approx_batch = batch if approx_batch is None else approx_batch
+        approx, approx_kl = update_approximations(learner, agents, approx_batch, hp, lr_scale)
         agents = agents.replace(approx=approx)
     critic, critic_opt, c_loss, q_mean = update_critics(learner, agents, batch, k_target, hp, lr_scale, discount)
 

@@ -253,6 +253,46 @@ def test_time_to_return_report_counts_first_crossings_and_bounds_a_side_that_nev
     assert side_rows[1].split("|")[4].strip() == "-22.2, -23.0"  # last: -21.5 and -23.0
 
 
+def test_agilerl_compare_resumes_finished_populations_and_bounds_a_side_that_stopped_short(tmp_path, monkeypatch):
+    """Faults caught: a finished population trained again when the comparison resumes; a
+    level counted from the best rather than the first evaluation that reached it; a median
+    (and a ratio) stated as exact where a seed that never got there enters it."""
+    from types import SimpleNamespace
+
+    from benchmarks import agilerl_compare as ac
+
+    monkeypatch.setattr(ac, "CACHE", tmp_path)
+    calls = []
+
+    def run():
+        calls.append(1)
+        return {"side": "AgileRL", "curve": [[5.0, 10, -30.0, -31.0]]}
+
+    assert ac.cached({"side": "agilerl", "seed": 0}, run) == ac.cached({"side": "agilerl", "seed": 0}, run)
+    ac.cached({"side": "agilerl", "seed": 1}, run)
+    assert len(calls) == 2 and not list(tmp_path.glob("*.tmp"))
+
+    # curves: (wall s, env steps, best return, median return)
+    ours = [
+        {"side": "maddpg-jax pbt", "seed": s, "curve": c}
+        for s, c in ((0, [(10, 100, -25, -30), (20, 200, -15, -20), (30, 300, -18, -20)]), (1, [(10, 100, -19, -25)]))
+    ]
+    theirs = [
+        {"side": "AgileRL", "seed": s, "curve": c, "agilerl": "2.58.0", "torch": "2"}
+        for s, c in ((0, [(300, 1000, -21, -30), (600, 2000, -19, -25)]), (1, [(400, 1000, -24, -30)]))
+    ]
+    assert ac.first_reach(ours[0]["curve"], -20) == (20, 200)  # the first at or above, not the best
+    assert ac.median_to(-20, ours) == (15.0, False)  # 20 s and 10 s
+    # AgileRL: one seed at 600 s, the other stopped at 400 s without: the median is a lower bound
+    assert ac.median_to(-20, theirs) == (500.0, True)
+    assert ac.median_to(-22, theirs) == (350.0, True)  # 300 s, and 400 s short of it
+    assert ac.median_to(-25, theirs) == (350.0, False)
+    a = SimpleNamespace(population=8, budget=400.0)
+    rows = {r.split("|")[1].strip(): r for r in ac.report(ours + theirs, [-20, -25], a, "cmd").splitlines() if "|" in r}
+    assert [c.strip() for c in rows["-20"].split("|")[2:-1]] == ["15", "> 500", "> 33.3x vs pbt"]
+    assert [c.strip() for c in rows["-25"].split("|")[2:-1]] == ["10", "350", "35.0x vs pbt"]
+
+
 def test_results_index_takes_each_files_headline_from_its_first_table():
     """The index's headline is the file's own first table row (column: value), not a figure
     typed into the index; a file without a table has none."""

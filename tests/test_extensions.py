@@ -141,6 +141,34 @@ def test_inferred_policies_train_and_log_their_kl(action_type):
     assert np.all(np.diag(moved) < 1e-5) and np.all(moved[~np.eye(2, dtype=bool)] > 1e-2)
 
 
+@pytest.mark.parametrize("infer_batch", ["latest", "uniform"])
+def test_inferred_policies_learn_from_the_latest_transitions_or_the_rounds_minibatch(infer_batch):
+    """One update round moves the approximations exactly as one step of theirs on the buffer's
+    last batch_size transitions (the paper's latest samples), or on the round's uniform
+    minibatch; the two differ, so neither passes for the other."""
+    from maddpg_jax import buffer as rb
+    from maddpg_jax.update import lr_factor, update_approximations, update_round
+
+    c = Config(env="MultiCartPole-v0", infer_policies=True, infer_batch=infer_batch, n_step=1, **TINY)
+    tr = make_trainer(c)
+    state = jax.jit(tr.init)(c.key(0), c.hparams())
+    run = jax.jit(tr.run, static_argnames=("num_iterations", "learn"))
+    state, _ = run(state, c.hparams(), num_iterations=40, learn=False)  # a buffer to draw from
+    key, hp, updates = jax.random.key(5), c.hparams(), jnp.zeros((), jnp.int32)
+    agents, _ = jax.jit(update_round, static_argnums=0)(tr.learner, state.agents, state.buffer, updates, key, hp)
+    latest = rb.latest(state.buffer, tr.learner.batch_size)
+    uniform = rb.sample(state.buffer, jax.random.split(key, 3)[0], tr.learner.batch_size)
+
+    def step(batch):
+        scale = lr_factor(tr.learner, updates)
+        return jax.jit(update_approximations, static_argnums=0)(tr.learner, state.agents, batch, hp, scale)[0]
+
+    want, other = (step(latest), step(uniform))[:: 1 if infer_batch == "latest" else -1]
+    for got, w in zip(*(jax.tree.leaves(x.params) for x in (agents.approx, want))):
+        np.testing.assert_allclose(got, w, rtol=1e-5, atol=1e-6)
+    assert any(not np.allclose(w, o) for w, o in zip(*(jax.tree.leaves(x.params) for x in (want, other))))
+
+
 # -- policy ensembles -------------------------------------------------------------------------
 
 
@@ -270,12 +298,18 @@ def test_an_ensemble_sweeps_as_one_program():
 
 
 def test_a_run_saved_before_the_extensions_existed_resumes_as_it_ran():
-    """A checkpoint's config written before ensemble_size, infer_policies and infer_entropy
-    existed is the same config as today's with them at one policy and no inference."""
+    """A checkpoint's config written before ensemble_size, infer_policies, infer_entropy and
+    infer_batch existed is the same config as today's with them at one policy and no inference."""
     from maddpg_jax.config import changed_on_resume
 
     now = Config(env="paper:simple_adversary", **TINY).to_dict()
-    old = {k: v for k, v in now.items() if k not in ("ensemble_size", "infer_policies", "infer_entropy")}
+    added = ("ensemble_size", "infer_policies", "infer_entropy", "infer_batch")
+    old = {k: v for k, v in now.items() if k not in added}
     assert changed_on_resume(old, now) == []
     assert Config.from_dict(old) == Config(env="paper:simple_adversary", **TINY)
     assert [c[0] for c in changed_on_resume(old, {**now, "ensemble_size": 2})] == ["ensemble_size"]
+    # a run with inferred policies saved before infer_batch fitted them on the uniform minibatch
+    inferred = {**now, "infer_policies": True}
+    old = {k: v for k, v in inferred.items() if k != "infer_batch"}
+    assert Config.from_dict(old).infer_batch == "uniform"
+    assert changed_on_resume(old, inferred) == [("infer_batch", "uniform", "latest")]

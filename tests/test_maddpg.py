@@ -60,6 +60,15 @@ def test_buffer_samples_uniformly_from_filled_slots_only():
     assert np.all(np.abs(counts[1:8] - 10_000) < 500)  # ~5 sigma
 
 
+def test_buffer_latest_takes_the_last_written_newest_first_across_the_wrap():
+    state = rb.init({"v": jnp.zeros(())}, capacity=5)
+    state = rb.add(state, {"v": jnp.array([1.0, 2.0])})
+    # two stored: they repeat, newest first
+    np.testing.assert_array_equal(rb.latest(state, 5)["v"], [2.0, 1.0, 2.0, 1.0, 2.0])
+    state = rb.add(state, {"v": jnp.array([3.0, 4.0, 5.0, 6.0, 7.0])})  # slots 2, 3, 4, 0, 1
+    np.testing.assert_array_equal(rb.latest(state, 4)["v"], [7.0, 6.0, 5.0, 4.0])
+
+
 # -- losses and update ---------------------------------------------------------------------
 
 
