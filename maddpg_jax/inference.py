@@ -14,6 +14,11 @@ other agents instead of their target actors' (its own slot keeps its own target 
 The current Q and the actor loss already take the other agents' actions from the buffer, so
 nothing else of MADDPG reads another agent's policy.
 
+Each update round takes one step of every approximation, on the buffer's latest
+``batch_size`` transitions (``Config.infer_batch`` "latest": the paper's "latest samples of
+each agent from the replay buffer", so they follow the policies as they are now) or on the
+round's uniform minibatch ("uniform", the mix of every policy the buffer holds).
+
 Distributions: discrete, a categorical over the agent's real choices (its logits; the
 buffer's action is a one-hot choice, or with ``gumbel_mode`` "soft" the probability vector
 the env received, which the cross-entropy then takes as soft labels); continuous, a
