@@ -88,7 +88,7 @@ def agilerl(python: str, seed: int, members: int, budget: float, target: float) 
         sys.exit(f"AgileRL's side failed ({' '.join(cmd)}):\n{p.stderr[-2000:]}")
     out = json.loads(p.stdout.strip().splitlines()[-1])
     curve = [(c["wall_s"], c["env_steps"], max(c["returns"]), float(np.median(c["returns"]))) for c in out["curve"]]
-    return {"side": "AgileRL", "seed": seed, "process_wall_s": time.perf_counter() - t0, "curve": curve, **out}
+    return {**out, "side": "AgileRL", "seed": seed, "process_wall_s": time.perf_counter() - t0, "curve": curve}
 
 
 def cached(key: dict, run) -> dict:
