@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.metadata
 import json
 import os
 import shutil
@@ -131,7 +132,8 @@ def report(runs: list[dict], levels, a, command: str) -> str:
         "",
         f"Populations of {a.population}; return per agent of the best member, noise-free. AgileRL stopped at "
         f"{a.budget:,.0f} s. Machine: {machine()}. Date: {datetime.date.today().isoformat()}. "
-        f"Versions: maddpg-jax (jax {jax.__version__}); {'; '.join(versions) or 'AgileRL not run'}. "
+        f"Versions: maddpg-jax {importlib.metadata.version('maddpg-jax')} (jax {jax.__version__}); "
+        f"{'; '.join(versions) or 'AgileRL not run'}. "
         f"Command: `{command}`",
         "",
         "| side | seed | "
