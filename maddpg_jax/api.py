@@ -36,8 +36,9 @@ def resumed(out: Path, config: Config | None, command: str) -> tuple[Config, lis
     from maddpg_jax import rundir
 
     saved, members = rundir.read_run_as(out, "--resume")
-    if rundir.is_pbt_run(out) != (command == "pbt"):
-        made_by = "pbt" if rundir.is_pbt_run(out) else "train or sweep"
+    pbt_run = rundir.is_pbt_run(out)
+    if pbt_run != (command == "pbt"):
+        made_by = "pbt" if pbt_run else "train or sweep"
         raise UsageError(f"--resume: {out} was made by {made_by}; continue it with that command")
     if config is None:
         return saved, members
