@@ -17,8 +17,8 @@ single-policy opponent than as a single policy against an ensemble.
 
 Each (scenario, K) trains in ``--out``/SETTING/SCENARIO/K<k> and keeps its seeds' final
 policies in ``actors.npz`` there (the checkpoints, with their replay buffers, are removed);
-a finished one is not trained again. Writes ``benchmarks/results/mpe/ensembles.{md,json}``
-(``--quick``: beside its runs).
+a finished one is not trained again. Writes ``benchmarks/results/mpe/<--name>.{md,json}``,
+by default ``ensembles`` (``--quick``: beside its runs).
 """
 
 from __future__ import annotations
@@ -187,6 +187,7 @@ def main(argv=None) -> None:
     p.add_argument("--seed-start", type=int, default=0)
     p.add_argument("--total-env-steps", type=int, default=1_500_000)
     p.add_argument("--eval-episodes", type=int, default=1000)
+    p.add_argument("--name", default="ensembles", help="the results files' name")
     p.add_argument("--out", default=None, help="run directories (default runs/ensembles, --quick runs/ensembles_quick)")
     a = p.parse_args(argv)
     if a.quick:
@@ -207,9 +208,9 @@ def main(argv=None) -> None:
         except RunStopped as e:
             print(f"ensembles: stopped in {scenario} ({e}); the same command goes on from there")
             sys.exit(e.status)
-        atomic_write_text(results_dir / "ensembles.json", json.dumps({"command": command, "results": results}))
-        atomic_write_text(results_dir / "ensembles.md", render(a, results, command))
-    print(f"wrote {results_dir / 'ensembles.md'} ({time.perf_counter() - t0:,.0f} s)")
+        atomic_write_text(results_dir / f"{a.name}.json", json.dumps({"command": command, "results": results}))
+        atomic_write_text(results_dir / f"{a.name}.md", render(a, results, command))
+    print(f"wrote {results_dir / (a.name + '.md')} ({time.perf_counter() - t0:,.0f} s)")
 
 
 if __name__ == "__main__":

@@ -93,6 +93,12 @@ def matchups(scenario: str) -> dict[str, str]:
     return {f"{a}_vs_{b}": f"{first}={ALGORITHMS[a]},{second}={ALGORITHMS[b]}" for a in ALGORITHMS for b in ALGORITHMS}
 
 
+def chosen(a, scenario: str, matchup: str) -> bool:
+    """Whether ``--matchups`` (a list: ``matchup`` or ``scenario:matchup`` entries; empty:
+    every one) takes this scenario's matchup."""
+    return not a.matchups or matchup in a.matchups or f"{scenario}:{matchup}" in a.matchups
+
+
 def matchup_label(scenario: str, matchup: str) -> str:
     if scenario not in SIDES:
         return matchup.upper()
@@ -126,11 +132,15 @@ def metric_names(a, scenario: str) -> list[str]:
 
 
 def variant(a, scenario: str) -> str:
-    """A group's folder under its setting: the scenario, and its version, action type and
-    overrides where they are not the table's own (so other tables never reuse its runs)."""
+    """A group's folder under its setting: the scenario, and its version, action type, seeds,
+    budget and overrides where they are not the table's own (so other tables never reuse its runs)."""
     parts = [scenario]
     parts += [] if a.env_version == "paper" else [a.env_version]
     parts += [] if a.action_type == "discrete" else [a.action_type]
+    parts += (
+        [] if (a.seed_start, a.seeds) == (0, 5) or a.quick else [f"seeds={a.seed_start}-{a.seed_start + a.seeds - 1}"]
+    )
+    parts += [] if a.total_env_steps == 1_500_000 or a.quick else [f"steps={a.total_env_steps}"]
     parts += [f"{k}={v}" for k, v in sorted(a.set.items())]
     return "_".join(parts)
 
@@ -335,6 +345,13 @@ def per_seed(group: dict, metric: str) -> list[float]:
     return [m["metrics"][metric] for m in group["members"]]
 
 
+def kl_path(group: dict) -> str:
+    """A group with inferred policies: the approximations' KL to the true policies (median
+    over seeds) at 10%, 50% and 100% of training, as ``"a → b → c"``."""
+    kl = group["curve"]["approx_kl"]
+    return " → ".join(f"{kl[min(len(kl) - 1, int(f * len(kl)))][1]:.3g}" for f in (0.1, 0.5, 1.0))
+
+
 def cell(values: list[float] | None) -> str:
     if not values:
         return "–"
@@ -393,9 +410,7 @@ def render(a, groups: list[dict], base: dict, command: str) -> str:
             "",
         ]
         for g in inferred:
-            kl = g["curve"]["approx_kl"]
-            at = [kl[min(len(kl) - 1, int(f * len(kl)))][1] for f in (0.1, 0.5, 1.0)]
-            lines.append(f"- `{g['setting']}` {g['scenario']} {g['matchup']}: " + " → ".join(f"{v:.3g}" for v in at))
+            lines.append(f"- `{g['setting']}` {g['scenario']} {g['matchup']}: {kl_path(g)}")
         lines.append("")
     lines += [
         "### Cost",
@@ -411,7 +426,7 @@ def render(a, groups: list[dict], base: dict, command: str) -> str:
                 train, ev = sum(g["train_wall_s"] for g in gs), sum(g["eval_wall_s"] for g in gs)
                 total += train + ev
                 lines.append(f"| `{s}` | {scenario} | {len(gs)} | {train:,.0f} | {ev:,.0f} |")
-    planned = sum(len(matchups(sc)) for sc in a.scenarios) * len(a.settings)
+    planned = sum(chosen(a, sc, m) for sc in a.scenarios for m in matchups(sc)) * len(a.settings)
     lines += [
         "",
         f"Total: {total:,.0f} s ({total / 60:,.1f} min) of training and evaluation, {len(groups)} of "
@@ -470,7 +485,11 @@ def main(argv=None) -> None:
     p.add_argument("--render", action="store_true", help="only rewrite the results from the finished groups")
     p.add_argument("--env-version", choices=("paper", "jaxmarl"), default="paper", help="the scenarios' version")
     p.add_argument("--action-type", choices=("discrete", "continuous"), default="discrete")
-    p.add_argument("--matchups", default="", help="only these matchups (e.g. maddpg, maddpg_vs_ddpg)")
+    p.add_argument(
+        "--matchups",
+        default="",
+        help="only these matchups (e.g. maddpg, maddpg_vs_ddpg, or one scenario's: simple_crypto:maddpg_vs_maddpg)",
+    )
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="Config values over both settings")
     p.add_argument("--name", default="paper_table", help="the results files' name")
     p.add_argument(
@@ -500,7 +519,7 @@ def main(argv=None) -> None:
             for s in a.settings
             for sc in a.scenarios
             for m, mode in matchups(sc).items()
-            if not a.matchups or m in a.matchups
+            if chosen(a, sc, m)
         ),
         key=lambda t: ((t[1], t[2]) not in {(k[0], k[1]) for k in PAPER}, SETTINGS.index(t[0])),
     )

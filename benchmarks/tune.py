@@ -86,6 +86,14 @@ def render(a, rows: list[dict], metrics: list[str], command: str) -> str:
     for r in rows:
         per = "; ".join(f"`{m}` " + ", ".join(f"{v:.3g}" for v in table.per_seed(r, m)) for m in metrics)
         lines.append(f"- {r['name']}: {per}")
+    inferred = [r for r in rows if "approx_kl" in r.get("curve", {})]
+    if inferred:
+        lines += [
+            "",
+            "The inferred policies' KL to the true ones (median over seeds, at 10%, 50%, 100% of training):",
+            "",
+        ]
+        lines += [f"- {r['name']}: {table.kl_path(r)}" for r in inferred]
     return "\n".join(lines) + "\n"
 
 

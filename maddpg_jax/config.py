@@ -269,6 +269,9 @@ class Config:
     """with infer_policies: what the approximations learn from in each update round: the batch_size
     transitions written last (the paper's 'latest samples of each agent from the replay buffer', so
     they follow the policies as they are now) or the round's minibatch drawn uniformly from the buffer"""
+    infer_lr: Literal["actor", "critic"] = default("actor")
+    """with infer_policies: which learning rate the approximations take, the actors' or the critics'
+    (each with its schedule, and as PBT moves it)"""
     flat_params: bool = default(True)
     """keep each agent's parameters (and their optimiser moments and targets) as one flat vector:
     the same values, in fewer and larger kernels per update"""
@@ -357,7 +360,13 @@ class Config:
 # Fields added after runs were saved, with the value that reproduces how those runs ran: a run
 # saved before n_step_mix existed ran its n-step targets unmixed, one saved before the paper's
 # extensions had one policy per agent and no inferred policies.
-ADDED_FIELDS = {"n_step_mix": False, "ensemble_size": 1, "infer_policies": False, "infer_entropy": 1e-3}
+ADDED_FIELDS = {
+    "n_step_mix": False,
+    "ensemble_size": 1,
+    "infer_policies": False,
+    "infer_entropy": 1e-3,
+    "infer_lr": "actor",
+}
 
 
 def added_fields(saved: dict) -> dict:
@@ -435,6 +444,7 @@ CHOICES = {
     "grad_clip_scope": ("global", "tensor"),
     "warmup_actions": ("random", "policy"),
     "infer_batch": ("latest", "uniform"),
+    "infer_lr": ("actor", "critic"),
 }
 
 

@@ -185,13 +185,13 @@ def next_actions_for_critics(learner: Learner, agents: AgentParams, next_obs, ke
 
 def update_approximations(learner: Learner, agents: AgentParams, batch, hp: HParams, lr_scale):
     """Every approximation of another agent's policy (``Config.infer_policies``), one Adam
-    step on the batch's observations and actions (the actors' optimiser and rate), then its
-    target by Polyak averaging. Returns (approximations, their mean KL to the current
-    policies [])."""
+    step on the batch's observations and actions (the actors' optimiser, at the rate
+    ``Config.infer_lr`` names), then its target by Polyak averaging. Returns
+    (approximations, their mean KL to the current policies [])."""
     c, spec, approx = learner.config, learner.spec, agents.approx
     grads = jax.grad(lambda p: inference.losses(c, spec, p, batch.obs, batch.action).sum())(approx.params)
     grads = pmean(learner, grads)
-    opt = make_optimizer(c, hp.actor_lr * lr_scale)
+    opt = make_optimizer(c, (hp.critic_lr if c.infer_lr == "critic" else hp.actor_lr) * lr_scale)
     updates, opt_state = jax.vmap(jax.vmap(opt.update))(grads, approx.opt, approx.params)
     params = optax.apply_updates(approx.params, updates)
     true = policy_actions(spec, learner.networks, agents.actor, batch.obs, batch.index)

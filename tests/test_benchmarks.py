@@ -343,6 +343,25 @@ def test_paper_table_cells_are_median_and_range_over_seeds(paper_table):
     assert paper_table.cell([]) == "–"
 
 
+def test_paper_table_groups_on_other_seeds_or_budgets_never_reuse_the_tables_runs(paper_table):
+    """A group's folder names every choice that changes what it trains: the table's own seeds
+    (0-4) and budget keep the plain name that committed results carry over to; other seeds
+    (held-out ones) or another budget get their own, so a finished group is never taken for them."""
+    from argparse import Namespace
+
+    table = dict(env_version="paper", action_type="discrete", seeds=5, seed_start=0, total_env_steps=1_500_000)
+    table.update(quick=False, set={})
+
+    def variant(**over):
+        return paper_table.variant(Namespace(**{**table, **over}), "simple_crypto")
+
+    assert variant() == "simple_crypto"
+    assert variant(set={"infer_policies": True}) == "simple_crypto_infer_policies=True"
+    names = {variant(seeds=8, seed_start=1000), variant(seeds=8), variant(total_env_steps=2_000_000), variant()}
+    assert variant(seeds=8, seed_start=1000) == "simple_crypto_seeds=1000-1007" and len(names) == 4
+    assert variant(quick=True, seeds=2, total_env_steps=30_000) == "simple_crypto"  # its own --out
+
+
 def test_tune_candidates_parse_with_commas_inside_values(paper_table):
     """A candidate is NAME=FIELD=VALUE;FIELD=VALUE: tuples keep their commas, an empty one is
     the defaults, a nameless one is refused."""

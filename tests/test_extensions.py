@@ -1,6 +1,7 @@
 """The MADDPG paper's extensions: policies inferred from actions (Section 4.2) and policy
 ensembles (Section 4.3)."""
 
+import dataclasses
 import json
 import math
 
@@ -169,6 +170,31 @@ def test_inferred_policies_learn_from_the_latest_transitions_or_the_rounds_minib
     assert any(not np.allclose(w, o) for w, o in zip(*(jax.tree.leaves(x.params) for x in (want, other))))
 
 
+def test_inferred_policies_learn_at_the_rate_infer_lr_names():
+    """``infer_lr`` "critic": one step of the approximations is the step "actor" takes when the
+    actors' rate is the critics'; at the actors' own rate it differs."""
+    from maddpg_jax import buffer as rb
+    from maddpg_jax.update import update_approximations
+
+    c = Config(env="MultiCartPole-v0", infer_policies=True, actor_lr=1e-3, critic_lr=1e-2, n_step=1, **TINY)
+    tr = make_trainer(c)
+    state = jax.jit(tr.init)(c.key(0), c.hparams())
+    state, _ = jax.jit(tr.run, static_argnames=("num_iterations", "learn"))(
+        state, c.hparams(), num_iterations=40, learn=False
+    )
+    batch = rb.latest(state.buffer, tr.learner.batch_size)
+
+    def step(config, **hp):
+        learner = make_trainer(config).learner
+        fn = jax.jit(update_approximations, static_argnums=0)
+        return jax.tree.leaves(fn(learner, state.agents, batch, c.hparams().replace(**hp), 1.0)[0].params)
+
+    at_critic = step(dataclasses.replace(c, infer_lr="critic"))
+    for got, want in zip(at_critic, step(c, actor_lr=1e-2)):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    assert any(not np.allclose(a, b) for a, b in zip(at_critic, step(c)))
+
+
 # -- policy ensembles -------------------------------------------------------------------------
 
 
@@ -298,12 +324,12 @@ def test_an_ensemble_sweeps_as_one_program():
 
 
 def test_a_run_saved_before_the_extensions_existed_resumes_as_it_ran():
-    """A checkpoint's config written before ensemble_size, infer_policies, infer_entropy and
-    infer_batch existed is the same config as today's with them at one policy and no inference."""
+    """A checkpoint's config written before ensemble_size, infer_policies, infer_entropy,
+    infer_batch and infer_lr existed is the same config as today's with them at one policy and no inference."""
     from maddpg_jax.config import changed_on_resume
 
     now = Config(env="paper:simple_adversary", **TINY).to_dict()
-    added = ("ensemble_size", "infer_policies", "infer_entropy", "infer_batch")
+    added = ("ensemble_size", "infer_policies", "infer_entropy", "infer_batch", "infer_lr")
     old = {k: v for k, v in now.items() if k not in added}
     assert changed_on_resume(old, now) == []
     assert Config.from_dict(old) == Config(env="paper:simple_adversary", **TINY)
