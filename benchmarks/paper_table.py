@@ -141,7 +141,7 @@ def variant(a, scenario: str) -> str:
         [] if (a.seed_start, a.seeds) == (0, 5) or a.quick else [f"seeds={a.seed_start}-{a.seed_start + a.seeds - 1}"]
     )
     parts += [] if a.total_env_steps == 1_500_000 or a.quick else [f"steps={a.total_env_steps}"]
-    parts += [f"{k}={v}" for k, v in sorted(a.set.items())]
+    parts += [f"{k}={v}" for k, v in sorted({**a.env_args, **a.set}.items())]
     return "_".join(parts)
 
 
@@ -149,7 +149,7 @@ def config_for(a, setting: str, scenario: str, critic_mode: str) -> Config:
     quick = {"warmup_env_steps": min(25_600, a.total_env_steps // 4)} if a.quick else {}
     return Config(
         env=env_name(a.env_version, scenario),
-        env_kwargs={"action_type": a.action_type},
+        env_kwargs={"action_type": a.action_type, **a.env_args},
         preset="paper" if setting == "paper" else "none",
         critic_mode=critic_mode,
         total_env_steps=a.total_env_steps,
@@ -265,11 +265,11 @@ def goal_position(s, first: int, other: bool = False) -> jax.Array:
 
 def scripted(scenario: str):
     """``act(obs, state, key)`` of a hand-written policy (from the env state), or None."""
-    a = {"simple_speaker_listener": 2, "simple_spread": 3, "simple_tag": 4, "simple_adversary": 3}.get(scenario)
+    a = {"simple_speaker_listener": 2, "simple_tag": 4, "simple_adversary": 3}.get(scenario)
     if scenario == "simple_speaker_listener":  # the speaker names the goal, the listener goes there
         return lambda obs, s, k: jnp.stack([s.goal, toward(goal_position(s, 2) - s.p_pos[:, 1])], -1)
-    if scenario == "simple_spread":  # agent i to landmark i
-        return lambda obs, s, k: toward(s.p_pos[:, a:] - s.p_pos[:, :a])
+    if scenario == "simple_spread":  # agent i to landmark i (N agents, N landmarks)
+        return lambda obs, s, k: toward(s.p_pos[:, s.p_pos.shape[1] // 2 :] - s.p_pos[:, : s.p_pos.shape[1] // 2])
     if scenario == "simple_tag":  # predators run straight at the prey, the prey moves at random
 
         def act(obs, s, k):
@@ -308,7 +308,7 @@ def baselines(a, scenario: str, episodes: int) -> dict:
     ``episodes`` (scripted: discrete actions on the paper's scenarios only)."""
     env = env_name(a.env_version, scenario)
     small = dict(total_env_steps=1000, num_envs=8, batch_size=8, buffer_size=64)
-    trainer = make_trainer(Config(env=env, env_kwargs={"action_type": a.action_type}, **small))
+    trainer = make_trainer(Config(env=env, env_kwargs={"action_type": a.action_type, **a.env_args}, **small))
     spec = trainer.spec
     sizes = jnp.asarray(spec.act_sizes)
 
@@ -389,7 +389,7 @@ def render(a, groups: list[dict], base: dict, command: str) -> str:
         head = "| matchup | metric | paper | " + " | ".join(f"`{s}`" for s in a.settings) + " | random | scripted |"
         lines += [head, "|" + "---|" * (5 + len(a.settings))]
         for matchup in matchups(scenario):
-            if a.matchups and matchup not in a.matchups:
+            if not chosen(a, scenario, matchup):
                 continue
             for metric in metric_names(a, scenario):
                 cells = [
@@ -491,6 +491,9 @@ def main(argv=None) -> None:
         help="only these matchups (e.g. maddpg, maddpg_vs_ddpg, or one scenario's: simple_crypto:maddpg_vs_maddpg)",
     )
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="Config values over both settings")
+    p.add_argument(
+        "--env-args", nargs="*", default=[], metavar="NAME=VALUE", help="env arguments (e.g. num_agents=2 for spread)"
+    )
     p.add_argument("--name", default="paper_table", help="the results files' name")
     p.add_argument(
         "--out", default=None, help="run directories (default runs/paper_table, --quick runs/paper_table_quick)"
@@ -500,6 +503,7 @@ def main(argv=None) -> None:
         a.seeds, a.total_env_steps, a.eval_episodes = 2, 30_000, 100
     command = command_line("paper_table.py", p, a, skip=("out", "render"))
     a.set = parse_set(a.set)
+    a.env_args = parse_set(a.env_args)
     a.matchups = [m for m in a.matchups.split(",") if m]
     a.settings = [s for s in a.settings.split(",") if s]
     a.scenarios = [s for s in a.scenarios.split(",") if s]

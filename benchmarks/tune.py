@@ -55,6 +55,7 @@ def run_candidate(a, name: str, sets: dict) -> dict:
         env_version="paper",
         action_type=a.action_type,
         set=sets,
+        env_args={},
         quick=False,
         keep_checkpoints=a.keep_checkpoints,
     )

@@ -326,9 +326,12 @@ def test_paper_table_matchups_moves_and_scripted_baselines(paper_table):
     assert tag["maddpg_vs_ddpg"] == "adversaries=joint,agents=local" and len(tag) == 4
     moves = paper_table.toward(jnp.array([[0.3, 0.1], [-0.3, 0.1], [0.1, 0.4], [0.1, -0.4], [0.001, 0.0]]))
     assert moves.tolist() == [1, 2, 3, 4, 0]
-    args = paper_table.main.__globals__["argparse"].Namespace(env_version="paper", action_type="discrete")
+    args = paper_table.main.__globals__["argparse"].Namespace(env_version="paper", action_type="discrete", env_args={})
     listener = paper_table.baselines(args, "simple_speaker_listener", 64)
     assert listener["scripted"]["target_reached"] == 1.0 and listener["random"]["target_reached"] < 0.2
+    two = paper_table.main.__globals__["argparse"].Namespace(**{**vars(args), "env_args": {"num_agents": 2}})
+    spread = paper_table.baselines(two, "simple_spread", 64)  # agent i to landmark i, N = 2
+    assert spread["scripted"]["occupied_landmarks"] > 1.5 and spread["random"]["occupied_landmarks"] < 0.2
     crypto = paper_table.baselines(args, "simple_crypto", 256)
     assert crypto["scripted"]["bob_success"] == 1.0 and 0.4 < crypto["scripted"]["eve_success"] < 0.6
 
@@ -350,7 +353,7 @@ def test_paper_table_groups_on_other_seeds_or_budgets_never_reuse_the_tables_run
     from argparse import Namespace
 
     table = dict(env_version="paper", action_type="discrete", seeds=5, seed_start=0, total_env_steps=1_500_000)
-    table.update(quick=False, set={})
+    table.update(quick=False, set={}, env_args={})
 
     def variant(**over):
         return paper_table.variant(Namespace(**{**table, **over}), "simple_crypto")
@@ -360,6 +363,7 @@ def test_paper_table_groups_on_other_seeds_or_budgets_never_reuse_the_tables_run
     names = {variant(seeds=8, seed_start=1000), variant(seeds=8), variant(total_env_steps=2_000_000), variant()}
     assert variant(seeds=8, seed_start=1000) == "simple_crypto_seeds=1000-1007" and len(names) == 4
     assert variant(quick=True, seeds=2, total_env_steps=30_000) == "simple_crypto"  # its own --out
+    assert variant(env_args={"num_agents": 2}) == "simple_crypto_num_agents=2"
 
 
 def test_tune_candidates_parse_with_commas_inside_values(paper_table):

@@ -23,12 +23,13 @@ from maddpg_jax.networks import make_networks
 NAMES = list(SCENARIOS)
 
 
-def reference(name, seed):
-    """An mpe2 world of scenario ``name`` after its own reset, with random velocities and
-    utterances, and the same state as an :class:`MPEState`."""
+def reference(name, seed, **world_kwargs):
+    """An mpe2 world of scenario ``name`` (``world_kwargs``: its ``make_world``'s, e.g. N)
+    after its own reset, with random velocities and utterances, and the same state as an
+    :class:`MPEState`."""
     module = importlib.import_module(f"mpe2.{name}.{name}")
     scenario = module.Scenario()
-    world = scenario.make_world()
+    world = scenario.make_world(**world_kwargs)
     rng = np.random.default_rng(seed)
     scenario.reset_world(world, rng)
     for e in world.entities:
@@ -72,6 +73,40 @@ def test_observations_and_rewards_match_the_reference_mpe(name):
         theirs = np.array([scenario.reward(a, world) for a in world.agents])
         same = {"simple_spread": [], "simple_adversary": [1, 2]}.get(name, range(len(world.agents)))
         np.testing.assert_allclose(raw[list(same)], theirs[list(same)], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_simple_spread_with_n_agents_observes_steps_and_scores_as_the_reference(n):
+    """``paper:simple_spread`` with ``num_agents=n`` (the paper's collision figure is for N = 2)
+    is mpe2's ``make_world(N=n)``: every observation, one world step with contact forces, and
+    the landmark distance; its collision metric counts the pairs in contact, by hand."""
+    env, _ = envs.make("paper:simple_spread", num_agents=n)
+    sc = env.scenario
+    assert env.num_agents == n and env.obs_sizes == (6 * n,) * n and sc.num_landmarks == n
+    assert envs.make("paper:simple_spread", num_agents=n)[0].scenario is sc  # one static value per N
+    metrics = {m.name: m.fn for m in envs.entry("paper:simple_spread").metrics}
+    for seed in range(3):
+        scenario, world, state = reference("simple_spread", seed, N=n)
+        # one pair in contact (0.11 apart, radii 0.15 each), every other agent far from all
+        world.agents[1].state.p_pos = world.agents[0].state.p_pos + np.array([0.1, 0.05])
+        for k in range(2, n):
+            world.agents[k].state.p_pos = np.array([3.0 * k, -3.0 * k])
+        state = state.replace(p_pos=jnp.asarray(np.stack([e.state.p_pos for e in world.entities]), jnp.float32))
+        obs = np.asarray(env.observe(state))
+        for i, agent in enumerate(world.agents):
+            np.testing.assert_allclose(obs[i], scenario.observation(agent, world), atol=1e-5)
+        data = scenario.benchmark_data(world.agents[0], world)
+        np.testing.assert_allclose(metrics["landmark_distance"](env, state), data[2], rtol=1e-5)
+        assert float(metrics["collisions"](env, state)) == 1.0
+        force = np.random.default_rng(seed).uniform(-5, 5, (n, 2)).astype(np.float32)
+        for agent, f in zip(world.agents, force):
+            agent.action.u, agent.action.c = f.astype(np.float64), np.zeros(world.dim_c)
+        p0 = np.stack([e.state.p_pos.copy() for e in world.entities])
+        world.step()
+        pos, vel = jax.jit(world_step, static_argnums=0)(sc, state.p_pos, state.p_vel, jnp.asarray(force))
+        v_ref = np.stack([e.state.p_vel for e in world.entities])
+        np.testing.assert_allclose(vel, v_ref, atol=1e-4)
+        np.testing.assert_allclose(pos, p0 + v_ref * DT, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["simple_tag", "simple_spread", "simple_push", "simple_speaker_listener"])

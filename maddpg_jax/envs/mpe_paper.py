@@ -42,6 +42,7 @@ Every agent of these scenarios either moves or speaks, never both.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 import jax
@@ -304,6 +305,29 @@ def _push_reward(sc, s):
 GREY, RED, BLUE, GREEN = (0.25, 0.25, 0.25), (0.85, 0.35, 0.35), (0.35, 0.35, 0.85), (0.35, 0.85, 0.35)
 ADVERSARIES = "adversaries"
 
+
+@functools.cache  # one object per N: an env built twice is the same static value
+def spread_scenario(n: int) -> Scenario:
+    """simple_spread with ``n`` agents and ``n`` landmarks (the original fixes 3; the paper's
+    collision figure is for N = 2). Observation: velocity, position, every landmark and every
+    other agent relative to it, the others' utterances (2 each): ``6 n`` entries."""
+    return Scenario(
+        name="simple_spread",
+        agents=tuple(f"agent_{i}" for i in range(n)),
+        teams=None,
+        obs_sizes=(6 * n,) * n,
+        size=(0.15,) * n + (0.05,) * n,
+        movable=(True,) * n + (False,) * n,
+        collide=(True,) * n + (False,) * n,
+        silent=(True,) * n,
+        dim_c=2,
+        observe=_spread_obs,
+        reward=_spread_reward,
+        colours=(BLUE,) * n + (GREY,) * n,
+        collaborative=True,
+    )
+
+
 SCENARIOS = {
     "simple_speaker_listener": Scenario(
         name="simple_speaker_listener",
@@ -321,21 +345,7 @@ SCENARIOS = {
         colours=(GREY, GREY, *map(tuple, LISTENER_COLOURS)),
         collaborative=True,
     ),
-    "simple_spread": Scenario(
-        name="simple_spread",
-        agents=("agent_0", "agent_1", "agent_2"),
-        teams=None,
-        obs_sizes=(18, 18, 18),
-        size=(0.15,) * 3 + (0.05,) * 3,
-        movable=(True,) * 3 + (False,) * 3,
-        collide=(True,) * 3 + (False,) * 3,
-        silent=(True,) * 3,
-        dim_c=2,
-        observe=_spread_obs,
-        reward=_spread_reward,
-        colours=(BLUE,) * 3 + (GREY,) * 3,
-        collaborative=True,
-    ),
+    "simple_spread": spread_scenario(3),
     "simple_tag": Scenario(
         name="simple_tag",
         agents=("adversary_0", "adversary_1", "adversary_2", "agent_0"),
@@ -642,10 +652,16 @@ PAPER_METRICS = {
 }
 
 
-def make_paper(scenario: str, action_type: str = "discrete"):
-    """``(ParticleEnv, MPEParams)`` of the paper's ``scenario``."""
-    env = ParticleEnv(SCENARIOS[scenario], action_type)
+def make_paper(scenario: str, action_type: str = "discrete", num_agents: int | None = None):
+    """``(ParticleEnv, MPEParams)`` of the paper's ``scenario`` (``num_agents``: simple_spread's
+    N agents and N landmarks; None: the scenario's own)."""
+    sc = SCENARIOS[scenario] if num_agents is None else spread_scenario(num_agents)
+    env = ParticleEnv(sc, action_type)
     return env, env.default_params
+
+
+def _at_least_two(n: int) -> str | None:
+    return None if n >= 2 else "must be at least 2 (each agent observes the others)"
 
 
 def _register():
@@ -653,19 +669,24 @@ def _register():
     from maddpg_jax.envs.jaxmarl_adapter import MPE_DEFAULTS, SCENARIO_DEFAULTS, _mpe_frame
     from maddpg_jax.envs.registry import EnvArg, register
 
+    action = EnvArg(
+        "action_type",
+        "discrete",
+        str,
+        "discrete (the paper's; also takes probability vectors) or continuous actions",
+        choices=ACTION_TYPES,
+    )
+    agents = EnvArg(
+        "num_agents", 3, int, "agents, and as many landmarks (the paper's collision figure: 2)", check=_at_least_two
+    )
     for scenario in SCENARIOS:
+        spread = scenario == "simple_spread"
         register(
             "paper:" + scenario,
-            lambda action_type, scenario=scenario: make_paper(scenario, action_type),
-            args=(
-                EnvArg(
-                    "action_type",
-                    "discrete",
-                    str,
-                    "discrete (the paper's; also takes probability vectors) or continuous actions",
-                    choices=ACTION_TYPES,
-                ),
-            ),
+            (lambda **kw: make_paper("simple_spread", **kw))
+            if spread
+            else (lambda action_type, scenario=scenario: make_paper(scenario, action_type)),
+            args=(action, agents) if spread else (action,),
             # The project's recommendations are those of JaxMARL's version of the scenario.
             defaults=SCENARIO_DEFAULTS.get(f"MPE_{scenario}_v3", MPE_DEFAULTS),
             renderer=_mpe_frame,
