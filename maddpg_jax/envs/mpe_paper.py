@@ -655,6 +655,8 @@ PAPER_METRICS = {
 def make_paper(scenario: str, action_type: str = "discrete", num_agents: int | None = None):
     """``(ParticleEnv, MPEParams)`` of the paper's ``scenario`` (``num_agents``: simple_spread's
     N agents and N landmarks; None: the scenario's own)."""
+    if num_agents is not None and scenario != "simple_spread":
+        raise ValueError(f"num_agents: only simple_spread takes it, not {scenario}")
     sc = SCENARIOS[scenario] if num_agents is None else spread_scenario(num_agents)
     env = ParticleEnv(sc, action_type)
     return env, env.default_params
