@@ -685,9 +685,7 @@ def _register():
         spread = scenario == "simple_spread"
         register(
             "paper:" + scenario,
-            (lambda **kw: make_paper("simple_spread", **kw))
-            if spread
-            else (lambda action_type, scenario=scenario: make_paper(scenario, action_type)),
+            lambda scenario=scenario, **args: make_paper(scenario, **args),  # every arg resolved, by name
             args=(action, agents) if spread else (action,),
             # The project's recommendations are those of JaxMARL's version of the scenario.
             defaults=SCENARIO_DEFAULTS.get(f"MPE_{scenario}_v3", MPE_DEFAULTS),
