@@ -3,6 +3,7 @@
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -51,6 +52,16 @@ def wait_for(pred, timeout=120):
         if time.time() - t0 > timeout:
             raise TimeoutError
         time.sleep(0.05)
+
+
+def sigint_ignored(pid):
+    """Whether process ``pid`` ignores SIGINT now (Linux: the SigIgn mask in /proc)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:  # gone already
+        return False
+    mask = int(re.search(r"^SigIgn:\s*([0-9a-f]+)", status, re.M).group(1), 16)
+    return bool(mask >> (signal.SIGINT - 1) & 1)
 
 
 def checkpoints(d):
@@ -374,8 +385,9 @@ def test_ctrl_c_while_starting_is_one_line_and_the_same_command_runs_again(tmp_p
     ``ignored``: the process starts with SIGINT ignored, as a background job of a
     non-interactive shell does (some CI runners start their scripts so): Ctrl-C is still
     honoured from the program's first line, not only once the run's own handler is in place
-    (a program that did so carried on to exit 0). The interpreter's own start (20-50 ms) is
-    immune there, so the earliest instant is tested in that case; with the default
+    (a program that did so carried on to exit 0). The interpreter's own start is immune there
+    (the kernel drops an ignored signal), so the delay counts from the instant the program
+    takes SIGINT over, and the shortest one signals at that instant; with the default
     disposition a signal in the interpreter's start is Python's, before any of the program."""
     out = tmp_path / "run"
     args = ["train", "--out", str(out), "--total-env-steps", "512", *TINY]
@@ -385,9 +397,17 @@ def test_ctrl_c_while_starting_is_one_line_and_the_same_command_runs_again(tmp_p
             p = start(*args, new_session=True, script=True)
         finally:
             signal.signal(signal.SIGINT, previous)
+        # A signal sent while the disposition is still the inherited SIG_IGN is discarded by the
+        # kernel, before any of the program runs; on a loaded machine the interpreter's start
+        # outlasts 50 ms. So the clock starts when the program has taken SIGINT over (its bit
+        # leaves the process's ignored mask), and the earliest case signals at that instant.
+        t0 = time.monotonic()
+        while p.poll() is None and sigint_ignored(p.pid) and time.monotonic() - t0 < 60:
+            time.sleep(0.001)
+        time.sleep(max(0.0, delay - (time.monotonic() - t0)))
     else:
         p = start(*args, new_session=True, script=True)
-    time.sleep(delay)
+        time.sleep(delay)
     os.killpg(p.pid, signal.SIGINT)
     _, err = p.communicate(timeout=120)
     assert p.returncode == 130, err
