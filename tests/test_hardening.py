@@ -46,12 +46,12 @@ def rows_without_wall(path):
     return [{k: v for k, v in json.loads(line).items() if k not in ("wall_s", "compute_s", "host_s")} for line in lines]
 
 
-def wait_for(pred, timeout=120):
+def wait_for(pred, timeout=120, interval=0.05):
     t0 = time.time()
     while not pred():
         if time.time() - t0 > timeout:
             raise TimeoutError
-        time.sleep(0.05)
+        time.sleep(interval)
 
 
 def sigint_ignored(pid):
@@ -402,8 +402,7 @@ def test_ctrl_c_while_starting_is_one_line_and_the_same_command_runs_again(tmp_p
         # outlasts 50 ms. So the clock starts when the program has taken SIGINT over (its bit
         # leaves the process's ignored mask), and the earliest case signals at that instant.
         t0 = time.monotonic()
-        while p.poll() is None and sigint_ignored(p.pid) and time.monotonic() - t0 < 60:
-            time.sleep(0.001)
+        wait_for(lambda: p.poll() is not None or not sigint_ignored(p.pid), timeout=60, interval=0.001)
         time.sleep(max(0.0, delay - (time.monotonic() - t0)))
     else:
         p = start(*args, new_session=True, script=True)
