@@ -386,9 +386,9 @@ def test_ctrl_c_while_starting_is_one_line_and_the_same_command_runs_again(tmp_p
     non-interactive shell does (some CI runners start their scripts so): Ctrl-C is still
     honoured from the program's first line, not only once the run's own handler is in place
     (a program that did so carried on to exit 0). The interpreter's own start is immune there
-    (the kernel drops an ignored signal), so the delay counts from the instant the program
-    takes SIGINT over, and the shortest one signals at that instant; with the default
-    disposition a signal in the interpreter's start is Python's, before any of the program."""
+    (the kernel drops an ignored signal), so the signal goes at the delay or at the instant
+    the program takes SIGINT over, whichever is later (the shortest delay: that instant);
+    with the default disposition a signal in the interpreter's start is Python's, before any of the program."""
     out = tmp_path / "run"
     args = ["train", "--out", str(out), "--total-env-steps", "512", *TINY]
     if inherited == "ignored":
@@ -399,7 +399,7 @@ def test_ctrl_c_while_starting_is_one_line_and_the_same_command_runs_again(tmp_p
             signal.signal(signal.SIGINT, previous)
         # A signal sent while the disposition is still the inherited SIG_IGN is discarded by the
         # kernel, before any of the program runs; on a loaded machine the interpreter's start
-        # outlasts 50 ms. So the clock starts when the program has taken SIGINT over (its bit
+        # outlasts 50 ms. So the signal waits until the program has taken SIGINT over (its bit
         # leaves the process's ignored mask), and the earliest case signals at that instant.
         t0 = time.monotonic()
         wait_for(lambda: p.poll() is not None or not sigint_ignored(p.pid), timeout=60, interval=0.001)
