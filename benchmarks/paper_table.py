@@ -145,6 +145,16 @@ def variant(a, scenario: str) -> str:
     return "_".join(parts)
 
 
+def budget(a, setting: str, scenario: str) -> int:
+    """A group's env steps: ``--total-env-steps`` for the paper's setting; for the defaults, the
+    scenario's registry budget (what ``maddpg-jax train --env ...`` trains) up to that, where the
+    caller asks for it (``registry_budget``; `tune.py` trains every candidate to its own budget)."""
+    if setting == "paper" or not getattr(a, "registry_budget", False):
+        return a.total_env_steps
+    env_kwargs = {"action_type": a.action_type, **a.env_args}
+    return min(a.total_env_steps, Config(env=env_name(a.env_version, scenario), env_kwargs=env_kwargs).total_env_steps)
+
+
 def config_for(a, setting: str, scenario: str, critic_mode: str) -> Config:
     quick = {"warmup_env_steps": min(25_600, a.total_env_steps // 4)} if a.quick else {}
     return Config(
@@ -152,7 +162,7 @@ def config_for(a, setting: str, scenario: str, critic_mode: str) -> Config:
         env_kwargs={"action_type": a.action_type, **a.env_args},
         preset="paper" if setting == "paper" else "none",
         critic_mode=critic_mode,
-        total_env_steps=a.total_env_steps,
+        total_env_steps=budget(a, setting, scenario),
         seed=a.seed_start,
         **{**quick, **a.set},
     )
@@ -179,10 +189,11 @@ def run_group(a, setting: str, scenario: str, matchup: str, critic_mode: str) ->
     done = run_dir / "table.json"
     if done.exists():
         group = json.loads(done.read_text())
-        if len(group["members"]) != a.seeds or group["env_steps"] != a.total_env_steps:
+        steps = budget(a, setting, scenario)
+        if len(group["members"]) != a.seeds or group["env_steps"] != steps:
             sys.exit(
                 f"paper_table: {done} holds {len(group['members'])} seeds at {group['env_steps']:,} env steps, "
-                f"not --seeds {a.seeds} at --total-env-steps {a.total_env_steps:,}; use another --out"
+                f"not --seeds {a.seeds} at {steps:,} env steps; use another --out"
             )
         return group
     config = config_for(a, setting, scenario, critic_mode)
@@ -365,7 +376,9 @@ def render(a, groups: list[dict], base: dict, command: str) -> str:
         "",
         f"Lowe et al. 2017, Section 5: every experiment and matchup on {VERSIONS[a.env_version]}, "
         f"{a.action_type} actions, {a.seeds} seeds ({a.seed_start}–{a.seed_start + a.seeds - 1}) per matchup in one "
-        f"program, {a.total_env_steps:,} env steps each (the paper: 60,000 episodes of 25 steps = 1.5M). Each "
+        f"program, {a.total_env_steps:,} env steps each with the paper's setting (the paper: 60,000 episodes of "
+        "25 steps = 1.5M) and each scenario's own budget, at most that, with the defaults (the cost table's env "
+        "steps). Each "
         f"seed's kept policy is scored without exploration noise over {a.eval_episodes:,} episodes; a cell "
         "gives the median over seeds and [lowest, highest]. `--preset paper` is the paper's code as it ran "
         "(its last policy is kept); `defaults` is the project's recommendation for the scenario (its best "
@@ -415,21 +428,24 @@ def render(a, groups: list[dict], base: dict, command: str) -> str:
     lines += [
         "### Cost",
         "",
-        "| setting | scenario | matchups | train wall s | eval wall s |",
-        "|---|---|---:|---:|---:|",
+        "| setting | scenario | matchups | env steps each | train wall s | eval wall s |",
+        "|---|---|---:|---:|---:|---:|",
     ]
-    total = 0.0
+    per_setting = {}
     for s in a.settings:
         for scenario in a.scenarios:
             gs = [by[(s, scenario, m)] for m in matchups(scenario) if (s, scenario, m) in by]
             if gs:
                 train, ev = sum(g["train_wall_s"] for g in gs), sum(g["eval_wall_s"] for g in gs)
-                total += train + ev
-                lines.append(f"| `{s}` | {scenario} | {len(gs)} | {train:,.0f} | {ev:,.0f} |")
+                per_setting[s] = per_setting.get(s, 0.0) + train + ev
+                steps = "/".join(sorted({f"{g['env_steps']:,}" for g in gs}))
+                lines.append(f"| `{s}` | {scenario} | {len(gs)} | {steps} | {train:,.0f} | {ev:,.0f} |")
     planned = sum(chosen(a, sc, m) for sc in a.scenarios for m in matchups(sc)) * len(a.settings)
+    total = sum(per_setting.values())
+    each = "; ".join(f"`{s}` {t:,.0f} s ({t / 60:,.1f} min)" for s, t in per_setting.items())
     lines += [
         "",
-        f"Total: {total:,.0f} s ({total / 60:,.1f} min) of training and evaluation, {len(groups)} of "
+        f"Total: {total:,.0f} s ({total / 60:,.1f} min) of training and evaluation ({each}), {len(groups)} of "
         f"{planned} groups (setting, scenario, matchup) finished.",
         "",
     ]
@@ -479,7 +495,12 @@ def main(argv=None) -> None:
     p.add_argument("--scenarios", default=",".join(SCENARIOS))
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--seed-start", type=int, default=0)
-    p.add_argument("--total-env-steps", type=int, default=1_500_000)
+    p.add_argument(
+        "--total-env-steps",
+        type=int,
+        default=1_500_000,
+        help="the paper setting's budget, and the most the defaults train (each scenario's registry budget up to it)",
+    )
     p.add_argument("--eval-episodes", type=int, default=1000)
     p.add_argument("--keep-checkpoints", action="store_true", help="keep each finished group's checkpoints")
     p.add_argument("--render", action="store_true", help="only rewrite the results from the finished groups")
@@ -502,6 +523,7 @@ def main(argv=None) -> None:
     if a.quick:
         a.seeds, a.total_env_steps, a.eval_episodes = 2, 30_000, 100
     command = command_line("paper_table.py", p, a, skip=("out", "render"))
+    a.registry_budget = True
     a.set = parse_set(a.set)
     a.env_args = parse_set(a.env_args)
     a.matchups = [m for m in a.matchups.split(",") if m]

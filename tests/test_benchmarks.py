@@ -366,6 +366,29 @@ def test_paper_table_groups_on_other_seeds_or_budgets_never_reuse_the_tables_run
     assert variant(env_args={"num_agents": 2}) == "simple_crypto_num_agents=2"
 
 
+def test_paper_table_defaults_train_what_the_users_command_trains(paper_table):
+    """The defaults column trains each scenario's registry budget (what ``maddpg-jax train
+    --env paper:simple_tag`` trains), never past ``--total-env-steps``; the paper's setting
+    trains ``--total-env-steps``; `tune.py` (no ``registry_budget``) trains every candidate to
+    its own budget."""
+    from argparse import Namespace
+
+    from maddpg_jax import Config
+
+    a = Namespace(env_version="paper", action_type="discrete", env_args={}, total_env_steps=1_800_000)
+    table = Namespace(**vars(a), registry_budget=True)
+    for scenario in paper_table.SCENARIOS:
+        registry = Config(env=f"paper:{scenario}", env_kwargs={"action_type": "discrete"}).total_env_steps
+        assert paper_table.budget(table, "defaults", scenario) == min(registry, 1_800_000)
+        assert paper_table.budget(table, "paper", scenario) == 1_800_000
+        assert paper_table.budget(a, "defaults", scenario) == 1_800_000
+    # the registry's budgets: tag's below the bound, spread's (2M) above it
+    assert paper_table.budget(table, "defaults", "simple_tag") == 1_500_000
+    assert paper_table.budget(table, "defaults", "simple_spread") == 1_800_000
+    quick = Namespace(**{**vars(table), "total_env_steps": 30_000})
+    assert {paper_table.budget(quick, s, "simple_push") for s in ("paper", "defaults")} == {30_000}
+
+
 def test_tune_candidates_parse_with_commas_inside_values(paper_table):
     """A candidate is NAME=FIELD=VALUE;FIELD=VALUE: tuples keep their commas, an empty one is
     the defaults, a nameless one is refused."""
