@@ -148,8 +148,8 @@ def variant(a, scenario: str) -> str:
 def budget(a, setting: str, scenario: str) -> int:
     """A group's env steps: ``--total-env-steps`` for the paper's setting; for the defaults, the
     scenario's registry budget (what ``maddpg-jax train --env ...`` trains) up to that, where the
-    caller asks for it (``registry_budget``; `tune.py` trains every candidate to its own budget)."""
-    if setting == "paper" or not getattr(a, "registry_budget", False):
+    caller asks for it (``a.registry_budget``; `tune.py` trains every candidate to its own budget)."""
+    if setting == "paper" or not a.registry_budget:
         return a.total_env_steps
     env_kwargs = {"action_type": a.action_type, **a.env_args}
     return min(a.total_env_steps, Config(env=env_name(a.env_version, scenario), env_kwargs=env_kwargs).total_env_steps)
@@ -438,7 +438,7 @@ def render(a, groups: list[dict], base: dict, command: str) -> str:
             if gs:
                 train, ev = sum(g["train_wall_s"] for g in gs), sum(g["eval_wall_s"] for g in gs)
                 per_setting[s] = per_setting.get(s, 0.0) + train + ev
-                steps = "/".join(sorted({f"{g['env_steps']:,}" for g in gs}))
+                steps = "/".join(f"{n:,}" for n in sorted({g["env_steps"] for g in gs}))
                 lines.append(f"| `{s}` | {scenario} | {len(gs)} | {steps} | {train:,.0f} | {ev:,.0f} |")
     planned = sum(chosen(a, sc, m) for sc in a.scenarios for m in matchups(sc)) * len(a.settings)
     total = sum(per_setting.values())

@@ -51,6 +51,7 @@ def run_candidate(a, name: str, sets: dict) -> dict:
         seeds=a.seeds,
         seed_start=a.seed_start,
         total_env_steps=a.total_env_steps,
+        registry_budget=False,  # every candidate trains to --total-env-steps, whatever its registry says
         eval_episodes=a.eval_episodes,
         env_version="paper",
         action_type=a.action_type,

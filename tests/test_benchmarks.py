@@ -376,7 +376,8 @@ def test_paper_table_defaults_train_what_the_users_command_trains(paper_table):
     from maddpg_jax import Config
 
     a = Namespace(env_version="paper", action_type="discrete", env_args={}, total_env_steps=1_800_000)
-    table = Namespace(**vars(a), registry_budget=True)
+    table = Namespace(**{**vars(a), "registry_budget": True})
+    a.registry_budget = False
     for scenario in paper_table.SCENARIOS:
         registry = Config(env=f"paper:{scenario}", env_kwargs={"action_type": "discrete"}).total_env_steps
         assert paper_table.budget(table, "defaults", scenario) == min(registry, 1_800_000)
