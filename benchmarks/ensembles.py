@@ -68,15 +68,32 @@ def config_for(a, scenario: str, k: int) -> Config:
     )
 
 
+def reuse_check(run_dir: Path, config: Config, seeds: int, saved_seeds: int) -> None:
+    """Stop with one line where a finished group trained another config or seed count than the
+    command asks for (another ``--seed-start``, budget, or a registry default changed since)."""
+    path = run_dir / "config.json"
+    old = json.loads(json.dumps(Config.from_dict(json.loads(path.read_text())["config"]).to_dict()))
+    new = json.loads(json.dumps(config.to_dict()))
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if changed or saved_seeds != seeds:
+        diffs = ", ".join(
+            [f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in changed]
+            + [f"seeds {saved_seeds} -> {seeds}"] * (saved_seeds != seeds)
+        )
+        sys.exit(f"ensembles: {run_dir} trained other settings ({diffs}); use another --out or remove it")
+
+
 def train_group(a, scenario: str, k: int) -> tuple[list[np.ndarray], float]:
     """Train (or resume) one scenario's seeds with ensembles of ``k``; returns the kept
     actors' leaves (each ``[S, A, (K,) ...]``) and the training wall seconds."""
     run_dir = Path(a.out) / a.setting / scenario / f"K{k}"
     saved = run_dir / "actors.npz"
+    config = config_for(a, scenario, k)
     if saved.exists():
         with np.load(saved) as f:
-            return [f[f"leaf{i}"] for i in range(len(f.files) - 1)], float(f["train_wall_s"])
-    config = config_for(a, scenario, k)
+            leaves, wall = [f[f"leaf{i}"] for i in range(len(f.files) - 1)], float(f["train_wall_s"])
+        reuse_check(run_dir, config, a.seeds, len(leaves[0]))
+        return leaves, wall
     resume = (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir())
     print(f"{a.setting} {scenario} K={k}: {'resuming' if resume else 'training'} {a.seeds} seeds", flush=True)
     train_sweep(config, a.seeds, out=run_dir, resume=resume, progress=False, checkpoint_every=900)

@@ -187,6 +187,7 @@ def run_group(a, setting: str, scenario: str, matchup: str, critic_mode: str) ->
     """Train (or resume) one matchup's seeds and measure them; reuse a finished group."""
     run_dir = Path(a.out) / setting / variant(a, scenario) / matchup
     done = run_dir / "table.json"
+    config = config_for(a, setting, scenario, critic_mode)
     if done.exists():
         group = json.loads(done.read_text())
         steps = budget(a, setting, scenario)
@@ -195,8 +196,17 @@ def run_group(a, setting: str, scenario: str, matchup: str, critic_mode: str) ->
                 f"paper_table: {done} holds {len(group['members'])} seeds at {group['env_steps']:,} env steps, "
                 f"not --seeds {a.seeds} at {steps:,} env steps; use another --out"
             )
+        # A registry default changed since the group trained: its numbers are not this
+        # setting's. (Groups written before the config was recorded carry none to compare.)
+        if group.get("config") is not None:
+            # Both through from_dict and JSON: fields added since fill in as the run ran them.
+            old = json.loads(json.dumps(Config.from_dict(group["config"]).to_dict()))
+            new = json.loads(json.dumps(config.to_dict()))
+            changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            if changed:
+                diffs = ", ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
+                sys.exit(f"paper_table: {done} trained other settings ({diffs}); use another --out or remove it")
         return group
-    config = config_for(a, setting, scenario, critic_mode)
     resume = (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir())
     print(f"{setting} {scenario} {matchup}: {'resuming' if resume else 'training'} {a.seeds} seeds", flush=True)
     # Checkpoints every 15 minutes: an interrupted table loses at most that much of a group.
@@ -219,6 +229,8 @@ def run_group(a, setting: str, scenario: str, matchup: str, critic_mode: str) ->
         "variant": variant(a, scenario),
         "matchup": matchup,
         "critic_mode": critic_mode,
+        "config": config.to_dict(),
+        "trained_on": datetime.date.today().isoformat(),
         "env_steps": config.total_env_steps,
         "train_wall_s": round(wall, 1),
         "resumed": resume,
@@ -428,8 +440,8 @@ def render(a, groups: list[dict], base: dict, command: str) -> str:
     lines += [
         "### Cost",
         "",
-        "| setting | scenario | matchups | env steps each | train wall s | eval wall s |",
-        "|---|---|---:|---:|---:|---:|",
+        "| setting | scenario | matchups | env steps each | train wall s | eval wall s | trained on |",
+        "|---|---|---:|---:|---:|---:|---|",
     ]
     per_setting = {}
     for s in a.settings:
@@ -439,7 +451,9 @@ def render(a, groups: list[dict], base: dict, command: str) -> str:
                 train, ev = sum(g["train_wall_s"] for g in gs), sum(g["eval_wall_s"] for g in gs)
                 per_setting[s] = per_setting.get(s, 0.0) + train + ev
                 steps = "/".join(f"{n:,}" for n in sorted({g["env_steps"] for g in gs}))
-                lines.append(f"| `{s}` | {scenario} | {len(gs)} | {steps} | {train:,.0f} | {ev:,.0f} |")
+                # The machine's speed varies by day: wall times compare only within one date.
+                dates = "/".join(sorted({g.get("trained_on", "–") for g in gs}))
+                lines.append(f"| `{s}` | {scenario} | {len(gs)} | {steps} | {train:,.0f} | {ev:,.0f} | {dates} |")
     planned = sum(chosen(a, sc, m) for sc in a.scenarios for m in matchups(sc)) * len(a.settings)
     total = sum(per_setting.values())
     each = "; ".join(f"`{s}` {t:,.0f} s ({t / 60:,.1f} min)" for s, t in per_setting.items())

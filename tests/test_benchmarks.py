@@ -1,6 +1,7 @@
 """The benchmark tools that print figures: the kernel counter counts what a compiled
 program launches, and the GPU report runs end to end at tiny sizes on a CPU."""
 
+import json
 import os
 import subprocess
 import sys
@@ -388,6 +389,50 @@ def test_paper_table_defaults_train_what_the_users_command_trains(paper_table):
     assert paper_table.budget(table, "defaults", "simple_spread") == 1_800_000
     quick = Namespace(**{**vars(table), "total_env_steps": 30_000})
     assert {paper_table.budget(quick, s, "simple_push") for s in ("paper", "defaults")} == {30_000}
+
+
+def test_paper_table_refuses_a_finished_group_that_trained_other_settings(paper_table, tmp_path):
+    """A finished group is reused only where it trained the config the command would train
+    now: after a registry default changes (or a ``--set``), the same command stops with one
+    line naming the field, instead of putting the old numbers under the new setting."""
+    from argparse import Namespace
+
+    a = Namespace(env_version="paper", action_type="discrete", env_args={}, set={}, quick=False, seeds=2)
+    a.__dict__.update(seed_start=0, total_env_steps=30_000, registry_budget=True, out=str(tmp_path))
+    config = paper_table.config_for(a, "defaults", "simple_push", "joint")
+    done = tmp_path / "defaults" / paper_table.variant(a, "simple_push") / "maddpg_vs_maddpg" / "table.json"
+    done.parent.mkdir(parents=True)
+    group = {"members": [{}, {}], "env_steps": 30_000, "config": config.to_dict()}
+    done.write_text(json.dumps(group))
+    assert paper_table.run_group(a, "defaults", "simple_push", "maddpg_vs_maddpg", "joint") == group
+    done.write_text(json.dumps({**group, "config": config.replace(num_envs=64).to_dict()}))
+    with pytest.raises(SystemExit, match=r"trained other settings \(num_envs 64 -> 256\)"):
+        paper_table.run_group(a, "defaults", "simple_push", "maddpg_vs_maddpg", "joint")
+
+
+def test_ensembles_refuse_finished_runs_of_other_seeds_or_settings(paper_table, tmp_path):
+    """ensembles.py keeps a finished (scenario, K) under a path without seeds or settings: a
+    held-out ``--seed-start``, another budget or a changed registry default must stop with one
+    line, not score the earlier seeds' policies as the new ones."""
+    from argparse import Namespace
+
+    flags = os.environ.get("XLA_FLAGS")
+    from benchmarks import ensembles  # its import asks for host devices: only an env var
+
+    if flags is None:
+        os.environ.pop("XLA_FLAGS", None)
+    else:
+        os.environ["XLA_FLAGS"] = flags
+    a = Namespace(setting="defaults", total_env_steps=30_000, seed_start=0, quick=False, seeds=2)
+    config = ensembles.config_for(a, "simple_push", 3)
+    (tmp_path / "config.json").write_text(json.dumps({"config": config.to_dict()}))
+    ensembles.reuse_check(tmp_path, config, 2, 2)
+    with pytest.raises(SystemExit, match=r"seed 0 -> 1000\)"):
+        ensembles.reuse_check(
+            tmp_path, ensembles.config_for(Namespace(**{**vars(a), "seed_start": 1000}), "simple_push", 3), 2, 2
+        )
+    with pytest.raises(SystemExit, match=r"seeds 2 -> 5"):
+        ensembles.reuse_check(tmp_path, config, 5, 2)
 
 
 def test_tune_candidates_parse_with_commas_inside_values(paper_table):
