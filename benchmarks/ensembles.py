@@ -131,7 +131,13 @@ def cross_play(a, scenario: str) -> dict:
     play = jax.jit(jax.vmap(lambda p, key: run_episodes(trainer, p, key, a.eval_episodes)))
     names = [m.name for m in envs.entry(trainer.config.env).metrics]
     keys = jax.random.split(jax.random.key(a.seed_start + 10_000), a.seeds)
-    out = {"k": k, "train_wall_s": {"single": wall_single, "ensemble": wall_ensemble}, "matchups": {}}
+    out = {
+        "k": k,
+        "train_wall_s": {"single": wall_single, "ensemble": wall_ensemble},
+        "trained_on": datetime.date.today().isoformat(),
+        "config": config_for(a, scenario, k).to_dict(),
+        "matchups": {},
+    }
     for matchup, leaves in actors.items():
         r = jax.device_get(play(jax.tree.unflatten(treedef, [jnp.asarray(x) for x in leaves]), keys))
         out["matchups"][matchup] = [
@@ -145,6 +151,36 @@ def cross_play(a, scenario: str) -> dict:
             for s in range(a.seeds)
         ]
     return out
+
+
+def commands(results: dict, command: str) -> str:
+    """The command line(s) behind the rows: a scenario kept from the file's earlier run
+    names the command that trained it."""
+    by = {}
+    for sc, r in results.items():
+        by.setdefault(r.get("command", command), []).append(sc)
+    if len(by) == 1:
+        return f"Command: `{next(iter(by))}`"
+    return "Commands: " + "; ".join(f"`{c}` ({', '.join(scs)})" for c, scs in by.items())
+
+
+def kept_results(path: Path, a) -> dict:
+    """The scenarios of an earlier run of the same ``--name`` that this one does not train,
+    where they played the same seeds in the same setting: a rerun of one scenario keeps the
+    others' rows (each with its command and date)."""
+    if a.quick or not path.exists():
+        return {}
+    saved = json.loads(path.read_text())
+    seeds = list(range(a.seed_start, a.seed_start + a.seeds))
+    kept = {}
+    for sc, r in saved["results"].items():
+        preset = r.get("config", {}).get("preset", "paper" if a.setting == "paper" else "none")
+        same = [row["seed"] for row in r["matchups"][MATCHUPS[0]]] == seeds and preset == (
+            "paper" if a.setting == "paper" else "none"
+        )
+        if sc not in a.scenarios and same:
+            kept[sc] = {"command": saved["command"], **r}
+    return kept
 
 
 def cell(values: list[float]) -> str:
@@ -164,7 +200,7 @@ def render(a, results: dict, command: str) -> str:
         "against a single policy than as a single policy against an ensemble; the last column counts the seeds "
         "where it holds.",
         "",
-        f"Machine: {machine()}. Date: {datetime.date.today().isoformat()}. Command: `{command}`",
+        f"Machine: {machine()}. Date: {datetime.date.today().isoformat()}. " + commands(results, command),
         "",
         "| scenario | K | side | ensemble vs single | single vs ensemble | both single | both ensemble | holds |",
         "|---|---:|---|---|---|---|---|---:|",
@@ -190,6 +226,7 @@ def render(a, results: dict, command: str) -> str:
     lines += ["", "Training wall seconds (all seeds in one program): "]
     lines[-1] += "; ".join(
         f"{sc} single {r['train_wall_s']['single']:,.0f}, K={r['k']} {r['train_wall_s']['ensemble']:,.0f}"
+        f" (trained {r.get('trained_on', 'on a date not recorded')})"
         for sc, r in results.items()
     )
     return "\n".join(lines) + "\n"
@@ -217,14 +254,16 @@ def main(argv=None) -> None:
     a.out = a.out or ("runs/ensembles_quick" if a.quick else "runs/ensembles")
     results_dir = Path(a.out if a.quick else "benchmarks/results/mpe")
     results_dir.mkdir(parents=True, exist_ok=True)
-    results = {}
+    kept = kept_results(results_dir / f"{a.name}.json", a)
+    done = {}
     t0 = time.perf_counter()
     for scenario in a.scenarios:
         try:
-            results[scenario] = cross_play(a, scenario)
+            done[scenario] = {"command": command, **cross_play(a, scenario)}
         except RunStopped as e:
             print(f"ensembles: stopped in {scenario} ({e}); the same command goes on from there")
             sys.exit(e.status)
+        results = {sc: done.get(sc, kept.get(sc)) for sc in SCENARIOS if sc in done or sc in kept}
         atomic_write_text(results_dir / f"{a.name}.json", json.dumps({"command": command, "results": results}))
         atomic_write_text(results_dir / f"{a.name}.md", render(a, results, command))
     print(f"wrote {results_dir / (a.name + '.md')} ({time.perf_counter() - t0:,.0f} s)")

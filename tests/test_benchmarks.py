@@ -433,6 +433,16 @@ def test_ensembles_refuse_finished_runs_of_other_seeds_or_settings(paper_table, 
         )
     with pytest.raises(SystemExit, match=r"seeds 2 -> 5"):
         ensembles.reuse_check(tmp_path, config, 5, 2)
+    # A rerun of one scenario keeps the file's other scenarios (same seeds and setting) with
+    # the command that trained them; rows of other seeds are dropped, not mixed in.
+    rows = {m: [{"seed": 0}, {"seed": 1}] for m in ensembles.MATCHUPS}
+    runs = {s: {"k": 2, "config": {"preset": "none"}, "matchups": rows} for s in ("simple_push", "simple_tag")}
+    saved = {"command": "old", "results": runs}
+    (tmp_path / "e.json").write_text(json.dumps(saved))
+    a.scenarios = ["simple_push"]
+    assert {s: r["command"] for s, r in ensembles.kept_results(tmp_path / "e.json", a).items()} == {"simple_tag": "old"}
+    assert ensembles.kept_results(tmp_path / "e.json", Namespace(**{**vars(a), "seed_start": 1000})) == {}
+    assert ensembles.kept_results(tmp_path / "e.json", Namespace(**{**vars(a), "setting": "paper"})) == {}
 
 
 def test_tune_candidates_parse_with_commas_inside_values(paper_table):
