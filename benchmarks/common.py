@@ -42,6 +42,21 @@ def command_line(script: str, parser, args, skip=("out",)) -> str:
     return " ".join([f"python benchmarks/{script}", *parts])
 
 
+def config_changes(saved: dict, config) -> list[str]:
+    """``"field old -> new"`` for each field where a finished run's saved config (its
+    ``to_dict()``) differs from ``config``: a benchmark that reuses finished runs stops on
+    these instead of reporting a run of other settings under the current ones."""
+    import json
+
+    from maddpg_jax import Config
+
+    # Both through from_dict and JSON: fields added since fill in as the run ran them, and
+    # tuples compare with the lists JSON gives back.
+    old = json.loads(json.dumps(Config.from_dict(saved).to_dict()))
+    new = json.loads(json.dumps(config.to_dict()))
+    return [f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+
+
 def cpu_name() -> str:
     """The CPU model (``/proc/cpuinfo``'s model name where there is one)."""
     cpu = platform.processor() or platform.machine()

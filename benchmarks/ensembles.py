@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.common import command_line, machine, run_kept_actors
+from benchmarks.common import command_line, config_changes, machine, run_kept_actors
 from maddpg_jax import Config, RunStopped, envs
 from maddpg_jax import sweep as train_sweep
 from maddpg_jax.rundir import atomic_write_text
@@ -72,14 +72,10 @@ def reuse_check(run_dir: Path, config: Config, seeds: int, saved_seeds: int) -> 
     """Stop with one line where a finished group trained another config or seed count than the
     command asks for (another ``--seed-start``, budget, or a registry default changed since)."""
     path = run_dir / "config.json"
-    old = json.loads(json.dumps(Config.from_dict(json.loads(path.read_text())["config"]).to_dict()))
-    new = json.loads(json.dumps(config.to_dict()))
-    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-    if changed or saved_seeds != seeds:
-        diffs = ", ".join(
-            [f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in changed]
-            + [f"seeds {saved_seeds} -> {seeds}"] * (saved_seeds != seeds)
-        )
+    changed = config_changes(json.loads(path.read_text())["config"], config) if path.exists() else []
+    changed += [f"seeds {saved_seeds} -> {seeds}"] * (saved_seeds != seeds)
+    if changed:
+        diffs = ", ".join(changed)
         sys.exit(f"ensembles: {run_dir} trained other settings ({diffs}); use another --out or remove it")
 
 

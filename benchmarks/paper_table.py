@@ -42,7 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.common import command_line, machine, parse_set, run_kept_actors
+from benchmarks.common import command_line, config_changes, machine, parse_set, run_kept_actors
 from maddpg_jax import Config, RunStopped, envs
 from maddpg_jax import sweep as train_sweep
 from maddpg_jax.rundir import atomic_write_text
@@ -198,14 +198,11 @@ def run_group(a, setting: str, scenario: str, matchup: str, critic_mode: str) ->
             )
         # A registry default changed since the group trained: its numbers are not this
         # setting's. (Groups written before the config was recorded carry none to compare.)
-        if group.get("config") is not None:
-            # Both through from_dict and JSON: fields added since fill in as the run ran them.
-            old = json.loads(json.dumps(Config.from_dict(group["config"]).to_dict()))
-            new = json.loads(json.dumps(config.to_dict()))
-            changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-            if changed:
-                diffs = ", ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
-                sys.exit(f"paper_table: {done} trained other settings ({diffs}); use another --out or remove it")
+        changed = config_changes(group["config"], config) if group.get("config") is not None else []
+        if changed:
+            sys.exit(
+                f"paper_table: {done} trained other settings ({', '.join(changed)}); use another --out or remove it"
+            )
         return group
     resume = (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir())
     print(f"{setting} {scenario} {matchup}: {'resuming' if resume else 'training'} {a.seeds} seeds", flush=True)
