@@ -168,13 +168,11 @@ def kept_results(path: Path, a) -> dict:
         return {}
     saved = json.loads(path.read_text())
     seeds = list(range(a.seed_start, a.seed_start + a.seeds))
+    want = "paper" if a.setting == "paper" else "none"
     kept = {}
     for sc, r in saved["results"].items():
-        preset = r.get("config", {}).get("preset", "paper" if a.setting == "paper" else "none")
-        same = [row["seed"] for row in r["matchups"][MATCHUPS[0]]] == seeds and preset == (
-            "paper" if a.setting == "paper" else "none"
-        )
-        if sc not in a.scenarios and same:
+        preset = r.get("config", {}).get("preset", want)  # rows saved before configs were recorded
+        if sc not in a.scenarios and preset == want and [row["seed"] for row in r["matchups"][MATCHUPS[0]]] == seeds:
             kept[sc] = {"command": saved["command"], **r}
     return kept
 

@@ -246,7 +246,7 @@ SCENARIO_DEFAULTS = {
 # 0.548 against 0.487). Covert communication lost its code with them on seeds 1000-1007 (1 of
 # 8 Alice-and-Bob pairs against 5 of 8; trials/paper_table_heldout_crypto_plain.md), the
 # listener its reach and predator-prey its direction (paper_table_defaults_256envs_plain.md):
-# those keep the stabilised critics and 64 envs of MPE_DEFAULTS.
+# those keep MPE_DEFAULTS: 64 envs and Config's stabilised critics.
 PLAIN_256 = dict(
     MPE_DEFAULTS,
     num_envs=256,
