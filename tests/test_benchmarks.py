@@ -306,16 +306,23 @@ def test_results_index_takes_each_files_headline_from_its_first_table():
     assert headline("no table here\n| a lone row |\n") == "-"
 
 
-@pytest.fixture(scope="module")
-def paper_table():
-    flags = os.environ.get("XLA_FLAGS")
-    from benchmarks import paper_table as module  # its import asks for host devices: only an env var
+def benchmark_module(name: str):
+    """``benchmarks.<name>``, imported with ``XLA_FLAGS`` kept as it was: the training
+    benchmarks ask for host devices at import, which sets only that env var."""
+    import importlib
 
+    flags = os.environ.get("XLA_FLAGS")
+    module = importlib.import_module(f"benchmarks.{name}")
     if flags is None:
         os.environ.pop("XLA_FLAGS", None)
     else:
         os.environ["XLA_FLAGS"] = flags
     return module
+
+
+@pytest.fixture(scope="module")
+def paper_table():
+    return benchmark_module("paper_table")
 
 
 def test_paper_table_matchups_moves_and_scripted_baselines(paper_table):
@@ -416,13 +423,7 @@ def test_ensembles_refuse_finished_runs_of_other_seeds_or_settings(paper_table, 
     line, not score the earlier seeds' policies as the new ones."""
     from argparse import Namespace
 
-    flags = os.environ.get("XLA_FLAGS")
-    from benchmarks import ensembles  # its import asks for host devices: only an env var
-
-    if flags is None:
-        os.environ.pop("XLA_FLAGS", None)
-    else:
-        os.environ["XLA_FLAGS"] = flags
+    ensembles = benchmark_module("ensembles")
     a = Namespace(setting="defaults", total_env_steps=30_000, seed_start=0, quick=False, seeds=2)
     config = ensembles.config_for(a, "simple_push", 3)
     (tmp_path / "config.json").write_text(json.dumps({"config": config.to_dict()}))
@@ -450,13 +451,7 @@ def test_tune_candidates_parse_with_commas_inside_values(paper_table):
     the defaults, a nameless one is refused."""
     import argparse
 
-    flags = os.environ.get("XLA_FLAGS")
-    from benchmarks.tune import parse_candidate  # its import asks for host devices: only an env var
-
-    if flags is None:
-        os.environ.pop("XLA_FLAGS", None)
-    else:
-        os.environ["XLA_FLAGS"] = flags
+    parse_candidate = benchmark_module("tune").parse_candidate
     assert parse_candidate("wide=hidden_sizes=128,128;n_step=3") == ("wide", {"hidden_sizes": (128, 128), "n_step": 3})
     assert parse_candidate("base=") == ("base", {})
     assert parse_candidate("soft=gumbel_mode=soft") == ("soft", {"gumbel_mode": "soft"})
