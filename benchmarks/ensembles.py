@@ -131,7 +131,7 @@ def cross_play(a, scenario: str) -> dict:
         "k": k,
         "train_wall_s": {"single": wall_single, "ensemble": wall_ensemble},
         "trained_on": datetime.date.today().isoformat(),
-        "config": config_for(a, scenario, k).to_dict(),
+        "config": trainer.config.to_dict(),
         "matchups": {},
     }
     for matchup, leaves in actors.items():
@@ -162,17 +162,18 @@ def commands(results: dict, command: str) -> str:
 
 def kept_results(path: Path, a) -> dict:
     """The scenarios of an earlier run of the same ``--name`` that this one does not train,
-    where they played the same seeds in the same setting: a rerun of one scenario keeps the
-    others' rows (each with its command and date)."""
+    where they played the same seeds with the config this command would train: a rerun of one
+    scenario keeps the others' rows (each with its command and date)."""
     if a.quick or not path.exists():
         return {}
     saved = json.loads(path.read_text())
     seeds = list(range(a.seed_start, a.seed_start + a.seeds))
-    want = "paper" if a.setting == "paper" else "none"
     kept = {}
     for sc, r in saved["results"].items():
-        preset = r.get("config", {}).get("preset", want)  # rows saved before configs were recorded
-        if sc not in a.scenarios and preset == want and [row["seed"] for row in r["matchups"][MATCHUPS[0]]] == seeds:
+        if sc in a.scenarios or [row["seed"] for row in r["matchups"][MATCHUPS[0]]] != seeds:
+            continue
+        # Rows saved before configs were recorded are judged by their seeds alone.
+        if "config" not in r or not config_changes(r["config"], config_for(a, sc, r["k"])):
             kept[sc] = {"command": saved["command"], **r}
     return kept
 

@@ -437,7 +437,10 @@ def test_ensembles_refuse_finished_runs_of_other_seeds_or_settings(paper_table, 
     # A rerun of one scenario keeps the file's other scenarios (same seeds and setting) with
     # the command that trained them; rows of other seeds are dropped, not mixed in.
     rows = {m: [{"seed": 0}, {"seed": 1}] for m in ensembles.MATCHUPS}
-    runs = {s: {"k": 2, "config": {"preset": "none"}, "matchups": rows} for s in ("simple_push", "simple_tag")}
+    runs = {
+        s: {"k": 2, "config": ensembles.config_for(a, s, 2).to_dict(), "matchups": rows}
+        for s in ("simple_push", "simple_tag")
+    }
     saved = {"command": "old", "results": runs}
     (tmp_path / "e.json").write_text(json.dumps(saved))
     a.scenarios = ["simple_push"]
