@@ -533,3 +533,33 @@ def test_tag_bounds_scripted_moves_chase_and_flee():
     np.testing.assert_array_equal(prey_move("flee", edge, None), [[2]])  # past 0.9: back toward the centre
     np.testing.assert_array_equal(prey_move("still", still, None), [[0]])
     assert prey_move("random", still, jax.random.key(0)).shape == (1, 1)
+
+
+def test_seed_returns_reports_each_seed_and_refuses_runs_of_other_seeds(paper_table, tmp_path):
+    """seed_returns.py: the median, worst and count at the threshold of a hand-made record,
+    and a run directory of other seeds or settings stops the command instead of being scored."""
+    from argparse import Namespace
+
+    sr = benchmark_module("seed_returns")
+    a = Namespace(
+        env="jaxmarl:MPE_simple_spread_v3",
+        seeds=3,
+        seed_start=100,
+        total_env_steps=30_000,
+        set={},
+        threshold=-12.0,
+        eval_episodes=10,
+    )
+    members = [
+        {"seed": 100 + i, "metrics": {}, "team_returns": {"team": r}} for i, r in enumerate((-11.0, -13.5, -12.0))
+    ]
+    text = sr.render(a, {"members": members, "train_wall_s": 5.0, "trained_on": "2026-12-08"}, "cmd")
+    assert "| team | -11.00 / -13.50 / -12.00 | -12.00 | -13.50 | 2 of 3 |" in text
+    config = sr.config_for(a)
+    members = [{"seed": s} for s in (100, 101, 102)]
+    (tmp_path / "config.json").write_text(json.dumps({"config": config.to_dict(), "members": members}))
+    sr.reuse_check(tmp_path, config, a)
+    with pytest.raises(SystemExit, match=r"seeds 100-102 -> 1000-1002"):
+        sr.reuse_check(tmp_path, config, Namespace(**{**vars(a), "seed_start": 1000}))
+    with pytest.raises(SystemExit, match=r"num_envs 128 -> 32"):
+        sr.reuse_check(tmp_path, sr.config_for(Namespace(**{**vars(a), "set": {"num_envs": 32}})), a)

@@ -1,0 +1,156 @@
+"""Seeds of one env trained in one program, each seed's kept policy scored without noise.
+
+    python benchmarks/seed_returns.py --env jaxmarl:MPE_simple_spread_v3 --seeds 10 --seed-start 100 \\
+        --total-env-steps 2000000 --threshold -12 --name mpe_simple_spread_seeds100
+
+Trains ``--seeds`` seeds from ``--seed-start`` with the env's registry defaults (and any
+``--set FIELD=VALUE`` over them) through `maddpg_jax.sweep`, the user's path, into ``--out``;
+then plays each seed's kept policy (what ``maddpg-jax eval`` uses) for ``--eval-episodes``
+noise-free episodes and reports each team's return per agent: every seed's value, the
+median, the worst and how many seeds reach ``--threshold``. Writes
+``benchmarks/results/<--topic>/<--name>.{md,json}`` with the command, machine, date and the
+training wall time. A finished run in ``--out`` is scored again rather than retrained, after
+checking that it trained what this command would; an interrupted one resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from maddpg_jax.parallel import configure_host_devices
+
+configure_host_devices()
+
+import numpy as np
+
+from benchmarks.common import command_line, config_changes, machine, parse_set
+from maddpg_jax import Config, RunStopped, UsageError
+from maddpg_jax import sweep as train_sweep
+from maddpg_jax.rundir import atomic_write_text
+
+
+def config_for(a) -> Config:
+    """The run's settings: the env's registry defaults, ``--set`` over them."""
+    return Config(env=a.env, seed=a.seed_start, total_env_steps=a.total_env_steps, **a.set)
+
+
+def reuse_check(out: Path, config: Config, a) -> None:
+    """Stop with one line where ``out`` holds a run of another config or other seeds than the
+    command asks for: its numbers are not this command's."""
+    if not (out / "config.json").exists():
+        return
+    saved = json.loads((out / "config.json").read_text())
+    changed = config_changes(saved["config"], config)
+    seeds = [m["seed"] for m in saved["members"]]
+    if seeds != list(range(a.seed_start, a.seed_start + a.seeds)):
+        changed.append(f"seeds {seeds[0]}-{seeds[-1]} -> {a.seed_start}-{a.seed_start + a.seeds - 1}")
+    if changed:
+        sys.exit(f"seed_returns: {out} trained other settings ({', '.join(changed)}); use another --out")
+
+
+def trained(a, config: Config) -> dict:
+    """Train (or resume) the seeds in ``a.out`` unless they finished; the run's record."""
+    from benchmarks.paper_table import measure  # scores any registered env's kept policies
+
+    out = Path(a.out)
+    summary = out / "summary.jsonl"
+    reuse_check(out, config, a)
+    metrics = out / "metrics.jsonl"
+    last = json.loads(metrics.read_text().splitlines()[-1]) if summary.exists() and metrics.exists() else {}
+    if last.get("env_steps", 0) < config.total_env_steps:
+        resume = (out / "checkpoints").exists() and any((out / "checkpoints").iterdir())
+        print(f"seed_returns: {'resuming' if resume else 'training'} {a.seeds} seeds into {out}", flush=True)
+        try:
+            train_sweep(config, a.seeds, out=out, resume=resume, progress=False, checkpoint_every=900)
+        except RunStopped as e:
+            if e.status != 3:  # 3: every member went non-finite; their last finite policies are scored
+                raise
+    # The run's own clock, which a resumed run carries on from its checkpoint.
+    wall = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["wall_s"]
+    members = measure(out, a.eval_episodes, seed=a.seed_start + 10_000)
+    return {
+        "config": config.to_dict(),
+        "train_wall_s": round(wall, 1),
+        "trained_on": datetime.date.fromtimestamp((out / "metrics.jsonl").stat().st_mtime).isoformat(),
+        "members": members,
+    }
+
+
+def render(a, record: dict, command: str) -> str:
+    members = record["members"]
+    teams = list(members[0]["team_returns"])
+    seeds = [m["seed"] for m in members]
+    over = " and " + ", ".join(f"{k}={v!r}" for k, v in a.set.items()) if a.set else ""
+    lines = [
+        f"# {a.env}: {a.seeds} seeds, kept policies without noise",
+        "",
+        f"Machine: {machine()}. Date: {datetime.date.today().isoformat()}. Command: `{command}`",
+        "",
+        f"`{a.env}` with its registry defaults{over}; "
+        f"seeds {seeds[0]}-{seeds[-1]} trained in one program (`maddpg_jax.sweep`) to "
+        f"{a.total_env_steps:,} env steps each, in {record['train_wall_s']:,.0f} s (trained {record['trained_on']}); "
+        f"each seed's kept policy played for {a.eval_episodes:,} episodes without exploration noise. "
+        "A value: the team's return per agent, mean over the episodes.",
+        "",
+        f"| team | per seed ({seeds[0]} on) | median | worst | >= {a.threshold:g} |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for t in teams:
+        v = np.array([m["team_returns"][t] for m in members])
+        lines.append(
+            f"| {t} | {' / '.join(f'{x:.2f}' for x in v)} | {np.median(v):.2f} | {v.min():.2f} | "
+            f"{int((v >= a.threshold).sum())} of {len(v)} |"
+        )
+    names = list(members[0]["metrics"])
+    if names:
+        lines += ["", "The env's metrics, median [lowest, highest] over seeds:", ""]
+        for n in names:
+            v = np.array([m["metrics"][n] for m in members])
+            lines.append(f"- `{n}`: {np.median(v):.3g} [{v.min():.3g}, {v.max():.3g}]")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--env", default="jaxmarl:MPE_simple_spread_v3")
+    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--seed-start", type=int, default=100)
+    p.add_argument("--total-env-steps", type=int, default=2_000_000)
+    p.add_argument("--eval-episodes", type=int, default=1000)
+    p.add_argument("--threshold", type=float, default=-12.0, help="a seed counts when its return reaches this")
+    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="config fields over the defaults")
+    p.add_argument("--topic", default="mpe", help="the results folder under benchmarks/results")
+    p.add_argument("--name", default="", help="the results files' name (default seed_returns_<env>)")
+    p.add_argument("--out", default="", help="the run directory (default runs/seed_returns/<name>)")
+    a = p.parse_args(argv)
+    if a.seeds < 1 or a.eval_episodes < 1:
+        p.error(f"--seeds and --eval-episodes: must be >= 1, got {a.seeds} and {a.eval_episodes}")
+    a.set = parse_set(a.set)
+    a.name = a.name or "seed_returns_" + a.env.split(":")[-1]
+    a.out = a.out or f"runs/seed_returns/{a.name}"
+    try:
+        config = config_for(a)
+    except (UsageError, TypeError, ValueError) as e:
+        sys.exit(f"seed_returns: {e}")
+    command = command_line("seed_returns.py", p, argparse.Namespace(**{**vars(a), "set": sys_set(a.set)}))
+    record = trained(a, config)
+    results = Path("benchmarks/results") / a.topic / a.name
+    results.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(f"{results}.json", json.dumps({"command": command, "machine": machine(), **record}, indent=1))
+    atomic_write_text(f"{results}.md", render(a, record, command))
+    print(f"wrote {results}.md")
+
+
+def sys_set(values: dict) -> list[str]:
+    """``--set``'s values as typed (for the command line the results file gives)."""
+    return [f"{k}={v}" for k, v in values.items()]
+
+
+if __name__ == "__main__":
+    main()
