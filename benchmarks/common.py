@@ -57,6 +57,29 @@ def config_changes(saved: dict, config) -> list[str]:
     return [f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
 
 
+def train_seeds(config, seeds: int, run_dir, label: str) -> float:
+    """Train ``seeds`` seeds of ``config`` into ``run_dir`` through `maddpg_jax.sweep` (the
+    user's path), resuming where its checkpoints stopped; returns the run's training wall
+    seconds by its own clock, which a resumed run carries on from its checkpoint (pauses
+    between sessions excluded). A run where every member went non-finite (status 3) still
+    returns: their last finite policies are what gets measured."""
+    import json
+    from pathlib import Path
+
+    from maddpg_jax import RunStopped, sweep
+
+    run_dir = Path(run_dir)
+    resume = (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir())
+    print(f"{label}: {'resuming' if resume else 'training'} {seeds} seeds", flush=True)
+    # Checkpoints every 15 minutes: an interrupted benchmark loses at most that much of a run.
+    try:
+        sweep(config, seeds, out=run_dir, resume=resume, progress=False, checkpoint_every=900)
+    except RunStopped as e:
+        if e.status != 3:
+            raise
+    return json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])["wall_s"]
+
+
 def cpu_name() -> str:
     """The CPU model (``/proc/cpuinfo``'s model name where there is one)."""
     cpu = platform.processor() or platform.machine()

@@ -41,9 +41,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.common import command_line, config_changes, machine, run_kept_actors
+from benchmarks.common import command_line, config_changes, machine, run_kept_actors, train_seeds
 from maddpg_jax import Config, RunStopped, envs
-from maddpg_jax import sweep as train_sweep
 from maddpg_jax.rundir import atomic_write_text
 from maddpg_jax.training import make_trainer, run_episodes
 
@@ -90,10 +89,7 @@ def train_group(a, scenario: str, k: int) -> tuple[list[np.ndarray], float]:
             leaves, wall = [f[f"leaf{i}"] for i in range(len(f.files) - 1)], float(f["train_wall_s"])
         reuse_check(run_dir, config, a.seeds, len(leaves[0]))
         return leaves, wall
-    resume = (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir())
-    print(f"{a.setting} {scenario} K={k}: {'resuming' if resume else 'training'} {a.seeds} seeds", flush=True)
-    train_sweep(config, a.seeds, out=run_dir, resume=resume, progress=False, checkpoint_every=900)
-    wall = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])["wall_s"]
+    wall = train_seeds(config, a.seeds, run_dir, f"{a.setting} {scenario} K={k}")
     leaves = [np.asarray(x) for x in jax.tree.leaves(run_kept_actors(run_dir)[3])]
     tmp = run_dir / "actors.tmp.npz"
     np.savez(tmp, train_wall_s=wall, **{f"leaf{i}": x for i, x in enumerate(leaves)})

@@ -42,9 +42,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.common import command_line, config_changes, machine, parse_set, run_kept_actors
+from benchmarks.common import command_line, config_changes, machine, parse_set, run_kept_actors, train_seeds
 from maddpg_jax import Config, RunStopped, envs
-from maddpg_jax import sweep as train_sweep
 from maddpg_jax.rundir import atomic_write_text
 from maddpg_jax.training import make_trainer, run_episodes
 
@@ -205,16 +204,7 @@ def run_group(a, setting: str, scenario: str, matchup: str, critic_mode: str) ->
             )
         return group
     resume = (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir())
-    print(f"{setting} {scenario} {matchup}: {'resuming' if resume else 'training'} {a.seeds} seeds", flush=True)
-    # Checkpoints every 15 minutes: an interrupted table loses at most that much of a group.
-    try:
-        train_sweep(config, a.seeds, out=run_dir, resume=resume, progress=False, checkpoint_every=900)
-    except RunStopped as e:
-        if e.status != 3:  # 3: every member went non-finite; their last finite policies are measured
-            raise
-    # The run's own clock, which a resumed run carries on from its checkpoint: the wall time
-    # of the group as if uninterrupted (pauses between sessions excluded).
-    wall = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])["wall_s"]
+    wall = train_seeds(config, a.seeds, run_dir, f"{setting} {scenario} {matchup}")
     t0 = time.perf_counter()
     members = measure(run_dir, a.eval_episodes, seed=a.seed_start + 10_000)
     summary = run_dir / "summary.jsonl"

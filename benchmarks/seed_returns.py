@@ -29,9 +29,8 @@ configure_host_devices()
 
 import numpy as np
 
-from benchmarks.common import command_line, config_changes, machine, parse_set
-from maddpg_jax import Config, RunStopped, UsageError
-from maddpg_jax import sweep as train_sweep
+from benchmarks.common import command_line, config_changes, machine, parse_set, train_seeds
+from maddpg_jax import Config, UsageError
 from maddpg_jax.rundir import atomic_write_text
 
 
@@ -64,15 +63,8 @@ def trained(a, config: Config) -> dict:
     metrics = out / "metrics.jsonl"
     last = json.loads(metrics.read_text().splitlines()[-1]) if summary.exists() and metrics.exists() else {}
     if last.get("env_steps", 0) < config.total_env_steps:
-        resume = (out / "checkpoints").exists() and any((out / "checkpoints").iterdir())
-        print(f"seed_returns: {'resuming' if resume else 'training'} {a.seeds} seeds into {out}", flush=True)
-        try:
-            train_sweep(config, a.seeds, out=out, resume=resume, progress=False, checkpoint_every=900)
-        except RunStopped as e:
-            if e.status != 3:  # 3: every member went non-finite; their last finite policies are scored
-                raise
-    # The run's own clock, which a resumed run carries on from its checkpoint.
-    wall = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["wall_s"]
+        train_seeds(config, a.seeds, out, "seed_returns")
+    wall = json.loads(metrics.read_text().splitlines()[-1])["wall_s"]
     members = measure(out, a.eval_episodes, seed=a.seed_start + 10_000)
     return {
         "config": config.to_dict(),
