@@ -14,6 +14,7 @@ single-policy opponent than as a single policy against an ensemble.
 
     python benchmarks/ensembles.py              # 3 scenarios, 5 seeds, 1.5M env steps, defaults
     python benchmarks/ensembles.py --quick      # a smoke run: 2 seeds, 30k env steps
+    python benchmarks/ensembles.py --scenarios simple_push --ensemble-size 5   # another K
 
 Each (scenario, K) trains in ``--out``/SETTING/SCENARIO/K<k> and keeps its seeds' final
 policies in ``actors.npz`` there (the checkpoints, with their replay buffers, are removed);
@@ -101,7 +102,8 @@ def train_group(a, scenario: str, k: int) -> tuple[list[np.ndarray], float]:
 def cross_play(a, scenario: str) -> dict:
     """Every seed's single and ensemble runs against each other (`MATCHUPS`): per matchup,
     per seed, each team's return per agent and the env's metrics."""
-    k, (first, _), _ = SCENARIOS[scenario]
+    (first, _), _ = SCENARIOS[scenario][1:]
+    k = a.ensemble_size or SCENARIOS[scenario][0]
     single, wall_single = train_group(a, scenario, 1)
     ensemble, wall_ensemble = train_group(a, scenario, k)
     trainer = make_trainer(config_for(a, scenario, k))
@@ -197,7 +199,7 @@ def render(a, results: dict, command: str) -> str:
         "|---|---:|---|---|---|---|---|---:|",
     ]
     for scenario, r in results.items():
-        k, *sides = SCENARIOS[scenario]
+        sides, k = SCENARIOS[scenario][1:], r["k"]
         m = r["matchups"]
         for side, (team, name) in enumerate(sides):
             # the side is the ensemble in ensemble_vs_single when it is the first side
@@ -231,6 +233,12 @@ def main(argv=None) -> None:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--seed-start", type=int, default=0)
     p.add_argument("--total-env-steps", type=int, default=1_500_000)
+    p.add_argument(
+        "--ensemble-size",
+        type=int,
+        default=0,
+        help="K for every scenario (default: the paper's, 3 and 2 for simple_tag)",
+    )
     p.add_argument("--eval-episodes", type=int, default=1000)
     p.add_argument("--name", default="ensembles", help="the results files' name")
     p.add_argument("--out", default=None, help="run directories (default runs/ensembles, --quick runs/ensembles_quick)")
@@ -238,6 +246,8 @@ def main(argv=None) -> None:
     if a.quick:
         a.seeds, a.total_env_steps, a.eval_episodes = 2, 30_000, 50
     command = command_line("ensembles.py", p, a)
+    if a.ensemble_size == 1 or a.ensemble_size < 0:
+        p.error(f"--ensemble-size: must be 0 (the paper's K) or >= 2, got {a.ensemble_size}")
     a.scenarios = [s for s in a.scenarios.split(",") if s]
     for s in a.scenarios:
         if s not in SCENARIOS:
