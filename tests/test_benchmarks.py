@@ -563,3 +563,10 @@ def test_seed_returns_reports_each_seed_and_refuses_runs_of_other_seeds(paper_ta
         sr.reuse_check(tmp_path, config, Namespace(**{**vars(a), "seed_start": 1000}))
     with pytest.raises(SystemExit, match=r"num_envs 128 -> 32"):
         sr.reuse_check(tmp_path, sr.config_for(Namespace(**{**vars(a), "set": {"num_envs": 32}})), a)
+    # A scored run keeps its record, not its checkpoints: the same command reads it back, and
+    # one that asks for another number of episodes, which only the checkpoints could give, stops.
+    a.out = str(tmp_path)
+    (tmp_path / "record.json").write_text(json.dumps({"eval_episodes": 10, "members": members}))
+    assert sr.trained(a, config)["members"] == members
+    with pytest.raises(SystemExit, match=r"scored 10 episodes per seed, not --eval-episodes 1,000"):
+        sr.trained(Namespace(**{**vars(a), "eval_episodes": 1000}), config)
