@@ -67,9 +67,12 @@ def train_seeds(config, seeds: int, run_dir, label: str) -> float:
     from pathlib import Path
 
     from maddpg_jax import RunStopped, sweep
+    from maddpg_jax.rundir import has_checkpoint
 
     run_dir = Path(run_dir)
-    resume = (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir())
+    # A finished checkpoint, as `maddpg_jax.sweep` judges one: one cut off before its
+    # checksums does not count, so such a run starts over instead of being refused.
+    resume = has_checkpoint(run_dir)
     print(f"{label}: {'resuming' if resume else 'training'} {seeds} seeds", flush=True)
     # Checkpoints every 15 minutes: an interrupted benchmark loses at most that much of a run.
     try:

@@ -44,7 +44,7 @@ import numpy as np
 
 from benchmarks.common import command_line, config_changes, machine, parse_set, run_kept_actors, train_seeds
 from maddpg_jax import Config, RunStopped, envs
-from maddpg_jax.rundir import atomic_write_text
+from maddpg_jax.rundir import atomic_write_text, has_checkpoint
 from maddpg_jax.training import make_trainer, run_episodes
 
 SETTINGS = ("paper", "defaults")
@@ -203,7 +203,7 @@ def run_group(a, setting: str, scenario: str, matchup: str, critic_mode: str) ->
                 f"paper_table: {done} trained other settings ({', '.join(changed)}); use another --out or remove it"
             )
         return group
-    resume = (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir())
+    resume = has_checkpoint(run_dir)
     wall = train_seeds(config, a.seeds, run_dir, f"{setting} {scenario} {matchup}")
     t0 = time.perf_counter()
     members = measure(run_dir, a.eval_episodes, seed=a.seed_start + 10_000)
